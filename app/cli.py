@@ -1,0 +1,90 @@
+"""`runway-console [serve|simulator]`: run the console, or the simulator alone as a fake Runway API."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+from app.catalogue import CatalogueError, load_catalogue
+from app.config import ConfigError, load_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="runway-console",
+        description="Self-hosted web console for Runway-style image-to-video APIs.",
+    )
+    commands = parser.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", help="run the web console (the default)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default="127.0.0.1",
+        help="proxies trusted for X-Forwarded-* headers (default 127.0.0.1; '*' behind a private proxy)",
+    )
+    simulator = commands.add_parser("simulator", help="run only the simulated upstream API")
+    simulator.add_argument("--host", default="127.0.0.1")
+    simulator.add_argument("--port", type=int, default=8100)
+    simulator.add_argument("--data-dir", type=Path, default=None, help="where rendered videos go (default: a temp dir)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "simulator":
+            return _run_simulator(args)
+        return _run_console(args)
+    except (ConfigError, CatalogueError) as exc:
+        print(f"runway-console: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run_console(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = load_settings()
+    app = create_app(settings)
+    host = getattr(args, "host", "127.0.0.1")
+    port = getattr(args, "port", 8000)
+    upstream = settings.base_url or "built-in simulator"
+    print(f"runway-console: http://{host}:{port}{settings.root_path}/  (upstream: {upstream})", file=sys.stderr)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        proxy_headers=True,
+        forwarded_allow_ips=getattr(args, "forwarded_allow_ips", "127.0.0.1"),
+        log_level="info",
+    )
+    return 0
+
+
+def _run_simulator(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.simulator import SimulatorConfig, create_simulator_app
+
+    settings = load_settings()
+    catalogue = load_catalogue(settings.catalogue_file)
+    with tempfile.TemporaryDirectory(prefix="runway-sim-") as scratch:
+        workdir = args.data_dir or Path(scratch)
+        app = create_simulator_app(catalogue, SimulatorConfig.from_settings(settings), workdir)
+        print(
+            f"runway-console simulator: base URL http://{args.host}:{args.port}  "
+            "(any Bearer key unless SIMULATOR_API_SECRET is set)",
+            file=sys.stderr,
+        )
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,315 @@
+"""The task form: read what was posted, check it against the catalogue, build the upstream body.
+
+Field names are a contract (scripts post to /tasks): first_frame, last_frame,
+first_frame_url, last_frame_url, promptText, model, ratio, duration, seed, watermark,
+notify_hook. Frames that passed validation are kept server-side and offered back by
+reference (first_frame_ref, last_frame_ref), so a form re-rendered with errors loses
+nothing even though browsers cannot re-fill a file input.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+
+from app.catalogue import SEED_MAX, Catalogue, ModelSpec, check_request
+from app.images import URL_MAX_CHARS, ImageProblem, check_image_url, parse_data_uri, prepare_image
+from app.storage import FrameStore, TaskRecord
+
+POSITIONS = ("first", "last")
+SCALAR_FIELDS = ("promptText", "model", "ratio", "duration", "seed", "notify_hook")
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message for the page: a locale key under errors./notes. and its parameters."""
+
+    key: str
+    params: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def raw(cls, text: str) -> Message:
+        return cls("errors.raw", {"text": text})
+
+
+@dataclass
+class FormValues:
+    """What the user typed, kept as strings so a re-rendered form shows it unchanged."""
+
+    model: str = ""
+    ratio: str = ""
+    duration: str = ""
+    seed: str = ""
+    promptText: str = ""  # noqa: N815 - the API's and the form's field name
+    watermark: bool = False
+    notify_hook: str = ""
+    urls: dict[str, str] = field(default_factory=lambda: dict.fromkeys(POSITIONS, ""))
+    refs: dict[str, str] = field(default_factory=lambda: dict.fromkeys(POSITIONS, ""))
+    notes: dict[str, list[Message]] = field(default_factory=lambda: {p: [] for p in POSITIONS})
+
+    @classmethod
+    def defaults(cls, catalogue: Catalogue) -> FormValues:
+        model = catalogue.default_model
+        return cls(model=model.id, ratio=model.ratios[0], duration=str(model.durations[0]))
+
+
+@dataclass
+class FormErrors:
+    fields: dict[str, list[Message]] = field(default_factory=dict)
+    general: list[Message] = field(default_factory=list)
+
+    def add(self, name: str, message: Message) -> None:
+        self.fields.setdefault(name, []).append(message)
+
+    def __bool__(self) -> bool:
+        return bool(self.fields or self.general)
+
+
+@dataclass
+class Frame:
+    """One frame as it goes upstream: a data URI from a stored upload, or an https URL."""
+
+    position: str
+    ref: str | None = None
+    url: str | None = None
+    data_uri: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return self.data_uri or self.url or ""
+
+    @property
+    def stored(self) -> str:
+        """How the task record names the frame: frame:<ref> or the URL itself."""
+        return f"frame:{self.ref}" if self.ref else (self.url or "")
+
+
+@dataclass
+class TaskSubmission:
+    model: ModelSpec
+    ratio: str
+    duration: int
+    seed: int
+    seed_rolled: bool
+    prompt: str
+    watermark: bool
+    notify_hook: str | None
+    frames: list[Frame]
+
+    def upstream_body(self, uri_for=lambda frame: frame.uri) -> dict:
+        """The JSON body exactly as the vendor doc shows it: promptImage as an array, ints as ints."""
+        body: dict[str, object] = {
+            "promptImage": [{"uri": uri_for(f), "position": f.position} for f in self.frames],
+            "model": self.model.id,
+            "ratio": self.ratio,
+            "duration": self.duration,
+            "seed": self.seed,
+            "watermark": self.watermark,
+        }
+        if self.prompt:
+            body["promptText"] = self.prompt
+        if self.notify_hook:
+            body["notify_hook"] = self.notify_hook
+        return body
+
+    def stored_body(self) -> dict:
+        """The body with each uploaded frame as a frame:<ref> placeholder (no megabytes in SQLite)."""
+        return self.upstream_body(lambda frame: frame.stored)
+
+
+def values_from_task(task: TaskRecord, catalogue: Catalogue) -> FormValues:
+    """A form pre-filled from an earlier task, frames included, to edit and run again."""
+    values = FormValues.defaults(catalogue)
+    values.model = task.model or values.model
+    values.ratio = task.ratio or values.ratio
+    values.duration = str(task.duration) if task.duration else values.duration
+    values.seed = "" if task.seed is None else str(task.seed)
+    values.promptText = task.prompt or ""
+    values.watermark = bool(task.watermark)
+    values.notify_hook = task.notify_hook or ""
+    for position, stored in (("first", task.first_frame), ("last", task.last_frame)):
+        if stored and stored.startswith("frame:"):
+            values.refs[position] = stored.removeprefix("frame:")
+        elif stored:
+            values.urls[position] = stored
+    return values
+
+
+async def parse_task_form(
+    form: FormData, *, catalogue: Catalogue, frames: FrameStore, max_upload_bytes: int
+) -> tuple[FormValues, TaskSubmission | None, FormErrors]:
+    """Read and check a posted task form; a submission is returned only when there is no error."""
+    values = _read_values(form)
+    errors = FormErrors()
+
+    duration = _parse_int(values.duration, errors, "duration", "duration_not_integer")
+    seed: int | None = None
+    if values.seed.strip():
+        seed = _parse_int(values.seed, errors, "seed", "seed_not_integer")
+
+    chosen: list[Frame] = []
+    for position in POSITIONS:
+        frame = await _read_frame(form, position, values, errors, frames, max_upload_bytes)
+        if frame is not None:
+            chosen.append(frame)
+
+    frame_errors_seen = any(f"{p}_frame" in errors.fields for p in POSITIONS)
+    positions = [f.position for f in chosen]
+    if frame_errors_seen and "first" not in positions:
+        positions = ["first", *positions]  # the first frame's own error already says enough
+    for issue in check_request(
+        catalogue,
+        model=values.model,
+        ratio=values.ratio,
+        duration=duration if duration is not None else -1,
+        positions=positions,
+        prompt=values.promptText,
+        seed=seed,
+    ):
+        if issue.field == "duration" and "duration" in errors.fields:
+            continue
+        name = f"{issue.params['position']}_frame" if issue.field == "promptImage" else issue.field
+        errors.add(name, Message(f"errors.{issue.code}", issue.params))
+
+    hook = values.notify_hook.strip()
+    if hook and not _is_web_url(hook):
+        errors.add("notify_hook", Message("errors.notify_hook_invalid"))
+
+    if errors:
+        return values, None, errors
+    model = catalogue.get(values.model)
+    assert model is not None and duration is not None  # check_request reported otherwise
+    rolled = seed is None
+    return (
+        values,
+        TaskSubmission(
+            model=model,
+            ratio=values.ratio,
+            duration=duration,
+            seed=secrets.randbelow(SEED_MAX + 1) if seed is None else seed,
+            seed_rolled=rolled,
+            prompt=values.promptText,
+            watermark=values.watermark,
+            notify_hook=hook or None,
+            frames=chosen,
+        ),
+        errors,
+    )
+
+
+def _read_values(form: FormData) -> FormValues:
+    def text(name: str) -> str:
+        value = form.get(name)
+        return value if isinstance(value, str) else ""
+
+    values = FormValues(**{name: text(name) for name in SCALAR_FIELDS})
+    values.model = values.model.strip()
+    values.ratio = values.ratio.strip()
+    values.watermark = text("watermark").lower() in ("1", "true", "on", "yes")
+    for position in POSITIONS:
+        values.urls[position] = text(f"{position}_frame_url").strip()
+        if text(f"{position}_frame_clear").lower() not in ("1", "true", "on", "yes"):
+            values.refs[position] = text(f"{position}_frame_ref").strip()
+    return values
+
+
+def _parse_int(raw: str, errors: FormErrors, name: str, code: str) -> int | None:
+    text = raw.strip()
+    if text.isascii() and text.lstrip("-").isdigit() and len(text) <= 20:
+        return int(text)
+    errors.add(name, Message(f"errors.{code}"))
+    return None
+
+
+async def _read_frame(
+    form: FormData,
+    position: str,
+    values: FormValues,
+    errors: FormErrors,
+    frames: FrameStore,
+    max_upload_bytes: int,
+) -> Frame | None:
+    """The frame for one position: a new upload, else a URL, else the one kept from before."""
+    name = f"{position}_frame"
+    upload = form.get(name)
+    has_upload = isinstance(upload, UploadFile) and bool(upload.filename or upload.size)
+    url = values.urls[position]
+    if has_upload and url:
+        errors.add(name, Message("errors.both_file_and_url"))
+        return None
+    try:
+        if has_upload:
+            assert isinstance(upload, UploadFile)
+            if upload.size is not None and upload.size > max_upload_bytes:
+                raise ImageProblem("upload_too_large", max_mb=round(max_upload_bytes / 1024 / 1024, 1))
+            return await _store_image(await upload.read(), position, values, frames)
+        if url.startswith("data:"):
+            _, raw = parse_data_uri(url)
+            frame = await _store_image(raw, position, values, frames)
+            values.urls[position] = ""
+            return frame
+        if url:
+            problem = check_image_url(url)
+            if problem:
+                raise problem
+            values.refs[position] = ""
+            return Frame(position, url=url)
+        if values.refs[position]:
+            return _kept_frame(position, values, frames)
+    except ImageProblem as problem:
+        values.refs[position] = ""
+        errors.add(name, Message(f"errors.{problem.code}", problem.params))
+    return None
+
+
+async def _store_image(raw: bytes, position: str, values: FormValues, frames: FrameStore) -> Frame:
+    prepared = await run_in_threadpool(prepare_image, raw)
+    ref = await run_in_threadpool(frames.save, prepared.data, prepared.sha256, prepared.extension)
+    values.refs[position] = ref
+    values.notes[position] = [Message(f"notes.{key}", params) for key, params in prepared.notes]
+    return Frame(position, ref=ref, data_uri=prepared.data_uri())
+
+
+def _kept_frame(position: str, values: FormValues, frames: FrameStore) -> Frame:
+    ref = values.refs[position]
+    return Frame(position, ref=ref, data_uri=frame_data_uri(frames, ref))
+
+
+def frame_data_uri(frames: FrameStore, ref: str) -> str:
+    """Rebuild the data URI of a stored frame."""
+    path = frames.path(ref)
+    if path is None:
+        raise ImageProblem("frame_ref_missing")
+    return f"data:{frames.mime(ref)};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+
+def _is_web_url(url: str) -> bool:
+    if len(url) > URL_MAX_CHARS or any(c.isspace() for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def errors_from_upstream(issues: list[tuple[list[str | int], str]], frames: list[Frame]) -> FormErrors:
+    """Put the upstream's validation issues next to the fields they name."""
+    errors = FormErrors()
+    for path, message in issues:
+        head = path[0] if path else None
+        if head == "promptImage":
+            index = path[1] if len(path) > 1 and isinstance(path[1], int) else 0
+            position = frames[index].position if 0 <= index < len(frames) else "first"
+            errors.add(f"{position}_frame", Message.raw(message))
+        elif head in SCALAR_FIELDS or head == "watermark":
+            errors.add(str(head), Message.raw(message))
+        else:
+            where = ".".join(str(p) for p in path)
+            errors.general.append(Message.raw(f"{where}: {message}" if where else message))
+    return errors

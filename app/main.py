@@ -1,0 +1,153 @@
+"""The application factory: settings and catalogue at build time, shared resources in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import __version__
+from app.catalogue import Catalogue, load_catalogue
+from app.config import Settings, load_settings
+from app.deps import Services, get_translator
+from app.poller import TaskPoller
+from app.rendering import build_templates, render, wants_json
+from app.resources import asset_dir
+from app.routers import pages, tasks
+from app.simulator import SimulatorConfig, create_simulator_app
+from app.storage import FrameStore, TaskStore, VideoStore
+from app.upstream import UpstreamClient
+
+log = logging.getLogger(__name__)
+
+# The in-process simulator is reached through ASGITransport; this host never hits the network.
+SIMULATOR_BASE_URL = "http://simulator.internal"
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data: blob: https:; media-src 'self' blob:; "
+    "style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'self'; "
+    "base-uri 'self'; form-action 'self'"
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the console. Raises ConfigError/CatalogueError with a one-line message when misconfigured."""
+    settings = settings or load_settings()
+    catalogue = load_catalogue(settings.catalogue_file)
+
+    app = FastAPI(
+        title="runway-console",
+        version=__version__,
+        lifespan=_lifespan_for(settings, catalogue),
+        root_path=settings.root_path,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    app.state.catalogue = catalogue
+    app.state.templates = build_templates()
+    app.mount("/static", StaticFiles(directory=asset_dir("static")), name="static")
+    app.include_router(pages.router)
+    app.include_router(tasks.router)
+    _install_error_pages(app)
+    _install_security_headers(app)
+    return app
+
+
+def _lifespan_for(settings: Settings, catalogue: Catalogue):
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Services]]:
+        data_dir = settings.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        simulator_app = None
+        if settings.uses_simulator:
+            simulator_app = create_simulator_app(
+                catalogue, SimulatorConfig.from_settings(settings), data_dir / "simulator"
+            )
+            http = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=simulator_app), base_url=SIMULATOR_BASE_URL
+            )
+            base_url = SIMULATOR_BASE_URL
+        else:
+            http = httpx.AsyncClient(
+                follow_redirects=True,
+                headers={"User-Agent": f"runway-console/{__version__}"},
+                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            )
+            base_url = settings.base_url or ""
+        store = TaskStore(data_dir / "console.db")
+        upstream = UpstreamClient(
+            http,
+            base_url,
+            settings.upstream_key,
+            api_version=settings.api_version,
+            timeout=settings.upstream_timeout,
+            retries=settings.upstream_retries,
+            backoff=settings.upstream_backoff,
+        )
+        videos = VideoStore(data_dir / "videos")
+        poller = TaskPoller(store, upstream, videos, interval=settings.poll_interval)
+        services = Services(store, FrameStore(data_dir / "frames"), videos, upstream, poller)
+        poll_task = asyncio.create_task(poller.run(), name="task-poller")
+        try:
+            yield {"services": services}
+        finally:
+            poll_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poll_task
+            await http.aclose()
+            store.close()
+            if simulator_app is not None:
+                simulator_app.state.simulator.close()
+
+    return lifespan
+
+
+def _install_error_pages(app: FastAPI) -> None:
+    async def show_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Render an HTTP error as a page (or JSON for API clients)."""
+        if wants_json(request):
+            return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+        t = get_translator(request)
+        key = f"http.{exc.status_code}"
+        message = t(key) if t.has(key) else str(exc.detail)
+        return render(
+            request,
+            "error.html",
+            {"status": exc.status_code, "message": message},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    async def show_validation_error(request: Request, exc: RequestValidationError) -> Response:
+        """Bad path or query parameters: a 422 page, never a stack trace."""
+        return await show_http_error(request, StarletteHTTPException(422, "invalid request"))
+
+    async def show_unexpected_error(request: Request, exc: Exception) -> Response:
+        """Last resort: log the bug, show a plain page without internals."""
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return await show_http_error(request, StarletteHTTPException(500, "internal error"))
+
+    app.add_exception_handler(StarletteHTTPException, show_http_error)
+    app.add_exception_handler(RequestValidationError, show_validation_error)
+    app.add_exception_handler(Exception, show_unexpected_error)
+
+
+def _install_security_headers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def add_security_headers(request: Request, call_next) -> Response:
+        """Same-origin everything: the page loads nothing from a third party."""
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response

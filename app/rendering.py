@@ -1,0 +1,107 @@
+"""Jinja2 set-up: root-relative url_for, the translator in every template, message rendering."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+
+from app import __version__
+from app.config import Settings
+from app.deps import get_translator
+from app.i18n import LANGUAGES
+from app.resources import asset_dir
+
+
+@pass_context
+def url_for(context: dict, name: str, /, **path_params: object) -> str:
+    """A root-relative URL, so links work behind any proxy that sets the root path."""
+    request: Request = context["request"]
+    query = path_params.pop("_query", None)
+    path = request.url_for(name, **path_params).path
+    if query:
+        path = f"{path}?{urlencode(query)}"
+    return path
+
+
+@pass_context
+def static_url(context: dict, path: str) -> str:
+    return url_for(context, "static", path=path, _query={"v": __version__})
+
+
+@pass_context
+def render_message(context: dict, message: object) -> str:
+    """Translate a forms.Message (or pass plain text through)."""
+    key = getattr(message, "key", None)
+    if key is None:
+        return str(message)
+    return context["t"](key, **message.params)
+
+
+def format_amount(value: float | int) -> str:
+    """25.0 → 25, 0.125 → 0.13: prices without noise."""
+    number = float(value)
+    return str(int(number)) if number.is_integer() else f"{number:.2f}".rstrip("0").rstrip(".")
+
+
+def upstream_label(settings: Settings) -> str:
+    """The upstream as a page may show it: host and path, never credentials or query."""
+    if settings.base_url is None:
+        return "simulator"
+    parts = urlsplit(settings.base_url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def common_context(request: Request) -> dict[str, object]:
+    settings: Settings = request.app.state.settings
+    t = get_translator(request)
+    return {
+        "t": t,
+        "lang": t.lang,
+        "languages": LANGUAGES,
+        "uses_simulator": settings.uses_simulator,
+        "upstream_label": upstream_label(settings),
+        "version": __version__,
+    }
+
+
+def build_templates() -> Jinja2Templates:
+    env = Environment(
+        loader=FileSystemLoader(asset_dir("templates")),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["url_for"] = url_for
+    env.globals["static_url"] = static_url
+    env.filters["msg"] = render_message
+    env.filters["amount"] = format_amount
+    return Jinja2Templates(env=env, context_processors=[common_context])
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, object] | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(request, name, context or {}, status_code=status_code, headers=headers)
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def wants_json(request: Request) -> bool:
+    """API clients (curl -H 'Accept: application/json') get JSON instead of pages."""
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept

@@ -1,0 +1,93 @@
+"""Pages that are not about one task: the form, the history, language, health, stored frames."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+
+from app.deps import CatalogueDep, FramesDep, SettingsDep, StoreDep
+from app.forms import FormErrors, FormValues, values_from_task
+from app.i18n import LANGUAGE_COOKIE, LANGUAGES
+from app.rendering import render, upstream_label
+from app.storage import TASK_ID_PATTERN
+from app.views import form_context, task_summary
+
+router = APIRouter()
+
+RECENT_ON_FORM = 6
+HISTORY_LIMIT = 100
+ONE_YEAR = 365 * 24 * 3600
+
+
+@router.get("/", name="show_form")
+async def show_form(
+    request: Request,
+    catalogue: CatalogueDep,
+    store: StoreDep,
+    from_task: Annotated[str | None, Query(alias="from")] = None,
+) -> Response:
+    """The task form with the latest tasks beside it; ?from=<id> pre-fills it from that task."""
+    values = FormValues.defaults(catalogue)
+    earlier = store.get(from_task) if from_task and TASK_ID_PATTERN.match(from_task) else None
+    if earlier is not None:
+        values = values_from_task(earlier, catalogue)
+    context = form_context(catalogue, values, FormErrors())
+    context["recent"] = [task_summary(r) for r in store.recent(RECENT_ON_FORM)]
+    return render(request, "index.html", context)
+
+
+@router.get("/tasks", name="list_tasks")
+async def list_tasks(request: Request, store: StoreDep, id: str | None = None) -> Response:
+    """The history of tasks; with ?id= it opens that task instead (the form's "open by id" box)."""
+    if id is not None:
+        task_id = id.strip()
+        if not TASK_ID_PATTERN.match(task_id):
+            return render(request, "tasks.html", _history(store) | {"open_error": True}, status_code=422)
+        return RedirectResponse(request.url_for("show_task", task_id=task_id).path, status_code=303)
+    return render(request, "tasks.html", _history(store) | {"open_error": False})
+
+
+def _history(store) -> dict[str, object]:
+    return {"tasks": [task_summary(r) for r in store.recent(HISTORY_LIMIT)]}
+
+
+@router.get("/lang/{code}", name="set_language")
+async def set_language(request: Request, code: str) -> Response:
+    """Remember the chosen language and go back to the page the switch was clicked on."""
+    if code not in LANGUAGES:
+        raise HTTPException(404, "unknown language")
+    target = request.url_for("show_form").path
+    referer = request.headers.get("referer")
+    if referer:
+        parts = urlsplit(referer)
+        # Only the path is reused, so the redirect can never leave this site.
+        if parts.path.startswith("/") and not parts.path.startswith("//"):
+            target = parts.path + (f"?{parts.query}" if parts.query else "")
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(LANGUAGE_COOKIE, code, max_age=ONE_YEAR, samesite="lax", httponly=True)
+    return response
+
+
+@router.get("/healthz", name="check_health")
+async def check_health(settings: SettingsDep, catalogue: CatalogueDep) -> JSONResponse:
+    """Liveness for proxies and orchestrators; says which upstream is configured, never the key."""
+    return JSONResponse(
+        {
+            "ok": True,
+            "upstream": upstream_label(settings),
+            "simulator": settings.uses_simulator,
+            "models": [m.id for m in catalogue.models],
+        }
+    )
+
+
+@router.get("/frames/{ref}", name="serve_frame")
+async def serve_frame(ref: str, frames: FramesDep) -> Response:
+    """A stored input frame, for previews and the task page."""
+    path = frames.path(ref)
+    if path is None:
+        raise HTTPException(404, "unknown frame")
+    return FileResponse(path, media_type=frames.mime(ref), headers={"Cache-Control": "private, max-age=86400"})

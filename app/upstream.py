@@ -1,0 +1,277 @@
+"""Client for the upstream image-to-video API (official Runway or a relay with the same shape)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+
+from app.storage import atomic_writer
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+BACKOFF_CAP_SECONDS = 8.0
+RETRY_AFTER_CAP_SECONDS = 30.0
+DETAIL_MAX_CHARS = 400
+VIDEO_MAX_BYTES = 512 * 1024 * 1024
+TITLE_PATTERN = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
+TAG_PATTERN = re.compile(r"<[^>]+>")
+
+
+@dataclass
+class UpstreamError(Exception):
+    """Anything that went wrong talking upstream, reduced to what a person needs to know.
+
+    `kind` picks the explanation (a message key under upstream.kind); `detail` is the
+    upstream's own words with the key scrubbed out.
+    """
+
+    kind: str
+    status: int | None = None
+    detail: str = ""
+    issues: list[tuple[list[str | int], str]] = field(default_factory=list)
+    retry_after: float | None = None
+    html: bool = False
+
+    def __str__(self) -> str:
+        status = f" HTTP {self.status}" if self.status else ""
+        return f"upstream {self.kind}{status}: {self.detail}".strip()
+
+
+@dataclass(frozen=True)
+class CreatedTask:
+    id: str
+    estimated_cost: float | None
+
+
+class UpstreamClient:
+    """Speaks the upstream contract over one shared httpx.AsyncClient.
+
+    GET and DELETE are retried with exponential backoff and jitter; a create is retried
+    only when the connection never opened, because a POST that reached the server may
+    already have started (and billed) a task.
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        api_key: str,
+        *,
+        api_version: str = "2024-11-06",
+        timeout: float = 30.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+    ) -> None:
+        self._http = http
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self.api_version = api_version
+        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        self._retries = retries
+        self._backoff = backoff
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def public_headers(self) -> dict[str, str]:
+        """The headers we send, with the key replaced by a placeholder fit to show."""
+        return {
+            "Authorization": "Bearer $RUNWAYML_API_SECRET",
+            "Content-Type": "application/json",
+            "X-Runway-Version": self.api_version,
+        }
+
+    def _headers(self) -> dict[str, str]:
+        return {**self.public_headers(), "Authorization": f"Bearer {self._api_key}"}
+
+    def scrub(self, text: str) -> str:
+        """Remove the key from text that may be shown or logged (some relays echo it)."""
+        if self._api_key and len(self._api_key) >= 4:
+            text = text.replace(self._api_key, "***")
+        return text
+
+    async def create_task(self, body: dict) -> CreatedTask:
+        response = await self._send("POST", "/v1/image_to_video", body=body, idempotent=False)
+        data = self._json_object(response)
+        task_id = data.get("id")
+        if not isinstance(task_id, str) or not task_id:
+            raise UpstreamError("protocol", response.status_code, "the answer has no task id")
+        return CreatedTask(task_id, _credits(data.get("estimatedCost")))
+
+    async def get_task(self, task_id: str) -> dict:
+        response = await self._send("GET", f"/v1/tasks/{quote(task_id, safe='')}")
+        data = self._json_object(response)
+        if not isinstance(data.get("status"), str):
+            raise UpstreamError("protocol", response.status_code, "the task has no status")
+        return data
+
+    async def delete_task(self, task_id: str) -> None:
+        await self._send("DELETE", f"/v1/tasks/{quote(task_id, safe='')}")
+
+    async def download(self, url: str, dest: Path, max_bytes: int = VIDEO_MAX_BYTES) -> int:
+        """Stream an output file into `dest` atomically. No key is sent: it is a CDN URL."""
+        try:
+            async with self._http.stream("GET", url, timeout=self._timeout) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise self._error_from(response)
+                size = 0
+                with atomic_writer(dest) as out:
+                    async for chunk in _limited(response.aiter_bytes(), max_bytes):
+                        out.write(chunk)
+                        size += len(chunk)
+        except httpx.TimeoutException:
+            raise UpstreamError("timeout", None, "downloading the video timed out") from None
+        except httpx.TransportError as exc:
+            raise UpstreamError("network", None, self.scrub(_describe_transport(exc))) from None
+        return size
+
+    async def _send(
+        self, method: str, path: str, *, body: dict | None = None, idempotent: bool = True
+    ) -> httpx.Response:
+        url = self.url(path)
+        for attempt in range(self._retries):
+            last_attempt = attempt == self._retries - 1
+            try:
+                response = await self._http.request(
+                    method, url, json=body, headers=self._headers(), timeout=self._timeout
+                )
+            except httpx.TimeoutException as exc:
+                error = UpstreamError("timeout", None, f"no answer within {self._timeout.read:g} s")
+                retryable = idempotent or isinstance(exc, httpx.ConnectTimeout)
+            except httpx.TransportError as exc:
+                error = UpstreamError("network", None, self.scrub(_describe_transport(exc)))
+                retryable = idempotent or isinstance(exc, httpx.ConnectError)
+            else:
+                if response.status_code < 400:
+                    return response
+                error = self._error_from(response)
+                retryable = idempotent and response.status_code in RETRYABLE_STATUS
+            log.info("upstream %s %s failed (attempt %d): %s", method, path, attempt + 1, error)
+            if not retryable or last_attempt:
+                raise error
+            await asyncio.sleep(self._delay(attempt, error.retry_after))
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, RETRY_AFTER_CAP_SECONDS)
+        base = min(self._backoff * 2**attempt, BACKOFF_CAP_SECONDS)
+        return base * (1 + random.uniform(0, 0.5))
+
+    def _json_object(self, response: httpx.Response) -> dict:
+        try:
+            data = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            snippet = self.scrub(_plain_text(response.text)[:120])
+            raise UpstreamError("protocol", response.status_code, snippet) from None
+        if not isinstance(data, dict):
+            raise UpstreamError("protocol", response.status_code, "the answer is not a JSON object")
+        return data
+
+    def _error_from(self, response: httpx.Response) -> UpstreamError:
+        """Read any of the error shapes upstreams use: Runway's, a relay's, HTML, plain text."""
+        status = response.status_code
+        text = response.text
+        detail, issues, html = "", [], False
+        content_type = response.headers.get("content-type", "")
+        try:
+            data = json.loads(text) if text.strip() else None
+        except json.JSONDecodeError:
+            data = None
+        if isinstance(data, dict):
+            detail, issues = _detail_from_json(data)
+        elif "html" in content_type or text.lstrip()[:15].lower().startswith(("<!doctype", "<html")):
+            html = True
+            title = TITLE_PATTERN.search(text)
+            detail = _plain_text(title.group(1) if title else text)
+        else:
+            detail = _plain_text(text)
+        detail = self.scrub(detail)[:DETAIL_MAX_CHARS]
+        return UpstreamError(
+            _kind_for(status, detail, issues),
+            status,
+            detail,
+            [(path, self.scrub(message)) for path, message in issues],
+            _retry_after(response.headers.get("retry-after")),
+            html,
+        )
+
+
+def _detail_from_json(data: dict) -> tuple[str, list[tuple[list[str | int], str]]]:
+    error = data.get("error")
+    issues: list[tuple[list[str | int], str]] = []
+    for issue in data.get("issues") or []:
+        if isinstance(issue, dict):
+            path = issue.get("path") if isinstance(issue.get("path"), list) else []
+            issues.append(([p for p in path if isinstance(p, str | int)], str(issue.get("message", ""))))
+    if isinstance(error, str):
+        return error, issues
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("type") or json.dumps(error)), issues
+    for key in ("message", "detail", "msg"):
+        if isinstance(data.get(key), str):
+            return data[key], issues
+    return json.dumps(data)[:DETAIL_MAX_CHARS], issues
+
+
+def _kind_for(status: int, detail: str, issues: list) -> str:
+    if status in (401, 403):
+        return "auth"
+    if status == 404:
+        return "not_found"
+    if status == 429:
+        return "rate_limit"
+    if status >= 500:
+        return "server"
+    if "credit" in detail.lower():
+        return "credits"
+    if issues or status in (400, 422):
+        return "validation"
+    return "http"
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and seconds >= 0 else None
+
+
+def _credits(value: object) -> float | None:
+    if isinstance(value, dict):
+        value = value.get("credits")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _plain_text(text: str) -> str:
+    return " ".join(TAG_PATTERN.sub(" ", text).split())
+
+
+def _describe_transport(exc: httpx.TransportError) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+async def _limited(chunks: AsyncIterator[bytes], max_bytes: int) -> AsyncIterator[bytes]:
+    total = 0
+    async for chunk in chunks:
+        total += len(chunk)
+        if total > max_bytes:
+            raise UpstreamError("protocol", None, f"the video is larger than {max_bytes} bytes")
+        yield chunk
+
+
+def task_cost(data: dict) -> float | None:
+    """The credits a finished task reports, when the upstream says so."""
+    return _credits(data.get("cost"))
