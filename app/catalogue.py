@@ -24,7 +24,8 @@ Position = Literal["first", "last"]
 
 def utf16_units(text: str) -> int:
     """Length as the API counts it: UTF-16 code units (an emoji can count as two)."""
-    return len(text.encode("utf-16-le")) // 2
+    # surrogatepass: a lone surrogate (valid in JSON) counts as one unit, as in JavaScript.
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 class ModelSpec(BaseModel):
@@ -169,8 +170,9 @@ def check_request(
             issues.append(
                 RuleIssue("promptImage", "position_not_allowed", {"model": spec.id, "position": position})
             )
-    if len(positions) != len(set(positions)):
-        issues.append(RuleIssue("promptImage", "position_repeated", {"position": positions[-1]}))
+    repeated = next((p for i, p in enumerate(positions) if p in positions[:i]), None)
+    if repeated is not None:
+        issues.append(RuleIssue("promptImage", "position_repeated", {"position": repeated}))
     units = utf16_units(prompt)
     if units > spec.prompt_max_units:
         issues.append(

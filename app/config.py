@@ -87,10 +87,11 @@ class Settings(BaseSettings):
 
     @property
     def upstream_key(self) -> str:
-        """The key sent upstream; the built-in simulator accepts a fixed one."""
-        if self.api_secret is not None:
-            return self.api_secret.get_secret_value()
-        return SIMULATOR_KEY if self.uses_simulator else ""
+        """The key sent upstream; for the built-in simulator, the one it was told to accept."""
+        if self.uses_simulator:
+            chosen = self.sim_api_secret or self.api_secret
+            return chosen.get_secret_value() if chosen else SIMULATOR_KEY
+        return self.api_secret.get_secret_value() if self.api_secret else ""
 
     @property
     def max_upload_bytes(self) -> int:

@@ -9,6 +9,7 @@ import io
 import ipaddress
 import math
 import re
+import struct
 import warnings
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -140,7 +141,7 @@ def prepare_image(raw: bytes, *, max_encoded: int = DATA_URI_MAX_BYTES) -> Prepa
         image = image.copy()
         notes.append(("note_first_animation_frame", {}))
         changed = True
-    if image.getexif().get(EXIF_ORIENTATION, 1) not in (1, None):
+    if _orientation(image) not in (1, None):
         image = ImageOps.exif_transpose(image)
         notes.append(("note_exif_rotated", {}))
         changed = True
@@ -161,6 +162,14 @@ def prepare_image(raw: bytes, *, max_encoded: int = DATA_URI_MAX_BYTES) -> Prepa
     if data_uri_length(len(data), mime) > max_encoded:
         data, mime, image = _shrink_to_fit(image, len(data), mime, max_encoded, notes)
     return PreparedImage(data=data, mime=mime, width=image.width, height=image.height, notes=notes)
+
+
+def _orientation(image: Image.Image) -> int | None:
+    """The EXIF orientation; broken EXIF is common in the wild and means "as stored"."""
+    try:
+        return image.getexif().get(EXIF_ORIENTATION, 1)
+    except (SyntaxError, ValueError, OSError, struct.error, KeyError, TypeError):
+        return 1
 
 
 def _encode(image: Image.Image, image_format: str, quality: int = 92) -> bytes:

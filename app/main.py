@@ -74,7 +74,9 @@ def _lifespan_for(settings: Settings, catalogue: Catalogue):
                 catalogue, SimulatorConfig.from_settings(settings), data_dir / "simulator"
             )
             http = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=simulator_app), base_url=SIMULATOR_BASE_URL
+                # A simulator bug should look like an upstream 500 to the client, not crash the request.
+                transport=httpx.ASGITransport(app=simulator_app, raise_app_exceptions=False),
+                base_url=SIMULATOR_BASE_URL,
             )
             base_url = SIMULATOR_BASE_URL
         else:
@@ -107,7 +109,8 @@ def _lifespan_for(settings: Settings, catalogue: Catalogue):
             await http.aclose()
             store.close()
             if simulator_app is not None:
-                simulator_app.state.simulator.close()
+                # close() waits for a render in progress; keep the event loop free meanwhile.
+                await asyncio.to_thread(simulator_app.state.simulator.close)
 
     return lifespan
 

@@ -1,0 +1,98 @@
+"""Shared fixtures: isolated settings, the console under TestClient, real servers on loopback, images."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from app.config import Settings
+from tests.helpers import LiveServer, image_bytes
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from fastapi.testclient import TestClient
+
+ENV_PREFIXES = ("RUNWAYML_", "CONSOLE_", "SIMULATOR_")
+
+# Fast enough that a whole task life takes about a second in tests.
+FAST = {
+    "CONSOLE_POLL_INTERVAL": 0.2,
+    "SIMULATOR_PENDING_SECONDS": 0.2,
+    "SIMULATOR_RUNNING_SECONDS": 0.6,
+    "SIMULATOR_VIDEO_MAX_SIDE": 128,
+    "CONSOLE_UPSTREAM_BACKOFF": 0.01,
+    "CONSOLE_UPSTREAM_TIMEOUT": 5,
+}
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No developer's real key, base URL or .env reaches a test."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings for a test: fast timings, a private data dir, overrides by env-var name."""
+
+    def build(**overrides: object) -> Settings:
+        values: dict[str, object] = {"CONSOLE_DATA_DIR": tmp_path / "data", **FAST, **overrides}
+        return Settings(_env_file=None, **values)
+
+    return build
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[[Settings], TestClient]]:
+    """Open the console (lifespan included) with given settings; all are closed at the end."""
+    from app.main import create_app
+
+    opened: list[TestClient] = []
+
+    def open_client(settings: Settings) -> TestClient:
+        client = TestClient(create_app(settings), follow_redirects=False)
+        client.__enter__()
+        opened.append(client)
+        return client
+
+    yield open_client
+    for client in reversed(opened):
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[[Settings], TestClient], settings: Settings) -> TestClient:
+    """The console with the built-in simulator as upstream."""
+    return make_client(settings)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., LiveServer]]:
+    """Start any ASGI app on loopback for the test; stopped afterwards."""
+    servers: list[LiveServer] = []
+
+    def start(app) -> LiveServer:
+        server = LiveServer(app).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in reversed(servers):
+        server.stop()
+
+
+@pytest.fixture
+def png() -> bytes:
+    return image_bytes()

@@ -1,0 +1,148 @@
+"""A programmable stand-in for the upstream API: a real Starlette app that records every request.
+
+By default it behaves: POST creates a task, each GET moves it one step (PENDING → RUNNING →
+SUCCEEDED with an output URL on its own fake CDN), DELETE cancels. Tests queue misbehaviour
+for the next call of a route (status codes, HTML pages, hangs, broken JSON) with `queue()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+
+STEPS = ("PENDING", "RUNNING", "SUCCEEDED")
+# A few bytes are enough: the console stores and serves what the CDN sends.
+FAKE_MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 2048
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+
+@dataclass
+class Misbehaviour:
+    status: int = 500
+    body: str | bytes = ""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    hang_seconds: float = 0.0
+
+
+class FakeUpstream:
+    def __init__(self, prefix: str = "/runwayml") -> None:
+        self.prefix = prefix
+        self.requests: list[Recorded] = []
+        self.tasks: dict[str, dict] = {}
+        self.queued: dict[str, list[Misbehaviour]] = {"create": [], "get": [], "delete": [], "cdn": []}
+        self.auto_advance = True
+        self.final_status: dict[str, dict] = {}
+        self.cdn_expired = False
+        self.video = FAKE_MP4
+        self.base_url = ""  # set by the test once the server runs, for output URLs
+        api = [
+            Route("/v1/image_to_video", self.create, methods=["POST"]),
+            Route("/v1/tasks/{task_id}", self.get, methods=["GET"]),
+            Route("/v1/tasks/{task_id}", self.delete, methods=["DELETE"]),
+        ]
+        self.app = Starlette(routes=[Mount(prefix, routes=api), Route("/cdn/{name}", self.cdn)])
+
+    def queue(self, route: str, **misbehaviour: object) -> None:
+        """Make the next call of `route` (create, get, delete, cdn) misbehave once."""
+        self.queued[route].append(Misbehaviour(**misbehaviour))
+
+    def calls(self, method: str, path_part: str = "") -> list[Recorded]:
+        return [r for r in self.requests if r.method == method and path_part in r.path]
+
+    async def _record(self, request: Request) -> Recorded:
+        recorded = Recorded(request.method, request.url.path, dict(request.headers), await request.body())
+        self.requests.append(recorded)
+        return recorded
+
+    async def _misbehave(self, route: str) -> Response | None:
+        if not self.queued[route]:
+            return None
+        bad = self.queued[route].pop(0)
+        if bad.hang_seconds:
+            await asyncio.sleep(bad.hang_seconds)
+        return Response(bad.body, status_code=bad.status, media_type=bad.content_type, headers=bad.headers)
+
+    async def create(self, request: Request) -> Response:
+        await self._record(request)
+        if (bad := await self._misbehave("create")) is not None:
+            return bad
+        task_id = str(uuid.uuid4())
+        self.tasks[task_id] = {"id": task_id, "status": "PENDING", "createdAt": "2026-11-24T10:00:00.000Z"}
+        return JSONResponse({"id": task_id})
+
+    async def get(self, request: Request) -> Response:
+        await self._record(request)
+        if (bad := await self._misbehave("get")) is not None:
+            return bad
+        task = self.tasks.get(request.path_params["task_id"])
+        if task is None:
+            return JSONResponse({"error": "Task not found"}, status_code=404)
+        if self.auto_advance and task["status"] in STEPS[:-1]:
+            self._advance(task)
+        return JSONResponse(task)
+
+    def _advance(self, task: dict) -> None:
+        next_status = STEPS[STEPS.index(task["status"]) + 1]
+        task["status"] = next_status
+        if next_status == "RUNNING":
+            task["progress"] = 0.5
+        if next_status == "SUCCEEDED":
+            final = self.final_status.get(task["id"])
+            if final:
+                task.pop("progress", None)
+                task.update(final)
+            else:
+                task.pop("progress", None)
+                task["output"] = [self.output_url(task["id"])]
+
+    def output_url(self, task_id: str) -> str:
+        return f"{self.base_url}/cdn/{task_id}.mp4?_jwt=signed"
+
+    async def delete(self, request: Request) -> Response:
+        await self._record(request)
+        if (bad := await self._misbehave("delete")) is not None:
+            return bad
+        task = self.tasks.get(request.path_params["task_id"])
+        if task is None:
+            return JSONResponse({"error": "Task not found"}, status_code=404)
+        if task["status"] in ("PENDING", "THROTTLED", "RUNNING"):
+            task["status"] = "CANCELLED"
+            task.pop("progress", None)
+        else:
+            del self.tasks[task["id"]]
+        return Response(status_code=204)
+
+    async def cdn(self, request: Request) -> Response:
+        await self._record(request)
+        if (bad := await self._misbehave("cdn")) is not None:
+            return bad
+        if self.cdn_expired:
+            return Response("<Error><Code>AccessDenied</Code></Error>", status_code=403, media_type="text/xml")
+        return Response(self.video, media_type="video/mp4")
+
+
+def started(serve: Callable, prefix: str = "/runwayml") -> tuple[FakeUpstream, str]:
+    """Run a FakeUpstream on loopback; returns it and the base URL the console should use."""
+    fake = FakeUpstream(prefix)
+    server = serve(fake.app)
+    fake.base_url = server.url
+    return fake, f"{server.url}{prefix}"

@@ -1,0 +1,139 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from app.catalogue import SEED_MAX, CatalogueError, check_request, load_catalogue, utf16_units
+
+VENDOR_RATIOS = {
+    "gen3a_turbo": ("1280:768", "768:1280"),
+    "gen4_turbo": ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672"),
+}
+
+
+def write(tmp_path: Path, data: object) -> Path:
+    path = tmp_path / "catalogue.json"
+    path.write_text(json.dumps(data), "utf-8")
+    return path
+
+
+def codes(issues):
+    return [(i.field, i.code) for i in issues]
+
+
+def test_default_is_exactly_the_vendor_docs_two_models():
+    catalogue = load_catalogue()
+    assert {m.id: m.ratios for m in catalogue.models} == VENDOR_RATIOS
+    for model in catalogue.models:
+        assert model.durations == (5, 10)
+        assert set(model.positions) == {"first", "last"}
+        assert model.prompt_max_units == 1000
+        assert model.price(10) == 2 * model.price(5)
+
+
+def test_operator_file_extends_the_catalogue(tmp_path):
+    catalogue = load_catalogue(Path(__file__).parents[1] / "examples" / "catalogue-official-2026.json")
+    gen45 = catalogue.get("gen4.5")
+    assert gen45.positions == ("first",) and gen45.prompt_required
+    assert gen45.durations == tuple(range(2, 11))
+    assert catalogue.get("veo3.1").ratios == ("1280:720", "720:1280", "1080:1920", "1920:1080")
+    assert catalogue.get("gen3a_turbo") is None
+
+
+def test_operator_file_restricts_the_catalogue(tmp_path):
+    path = write(tmp_path, {"models": [{"id": "gen4_turbo", "ratios": ["960:960"], "durations": [5]}]})
+    catalogue = load_catalogue(path)
+    assert [m.id for m in catalogue.models] == ["gen4_turbo"]
+    assert codes(check_request(catalogue, model="gen4_turbo", ratio="1280:720", duration=10,
+                               positions=["first"], prompt="", seed=None)) == [
+        ("ratio", "ratio_not_allowed"), ("duration", "duration_not_allowed")]
+
+
+@pytest.mark.parametrize(
+    "data, fragment",
+    [
+        ({"models": []}, "models"),
+        ({"models": [{"id": "x", "ratios": ["16/9"], "durations": [5]}]}, "W:H"),
+        ({"models": [{"id": "x", "ratios": ["1:1"], "durations": [5], "positions": ["last"]}]}, "first"),
+        ({"models": [{"id": "x", "ratios": ["1:1"], "durations": [5], "prices": {"10": 3}}]}, "prices"),
+        ({"models": [{"id": "x", "ratios": ["1:1"], "durations": [5]}] * 2}, "unique"),
+        ({"models": [{"id": "x", "ratios": ["1:1"], "durations": [5], "colour": "red"}]}, "colour"),
+    ],
+)
+def test_a_bad_catalogue_file_is_one_clear_line(tmp_path, data, fragment):
+    with pytest.raises(CatalogueError) as caught:
+        load_catalogue(write(tmp_path, data))
+    message = str(caught.value)
+    assert fragment in message and "\n" not in message
+
+
+def test_unreadable_catalogue_file(tmp_path):
+    with pytest.raises(CatalogueError, match="cannot read"):
+        load_catalogue(tmp_path / "missing.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json", "utf-8")
+    with pytest.raises(CatalogueError):
+        load_catalogue(broken)
+
+
+def test_rules_follow_the_model():
+    catalogue = load_catalogue()
+    ok = dict(model="gen3a_turbo", ratio="768:1280", duration=10, positions=["first", "last"], prompt="x", seed=0)
+    assert check_request(catalogue, **ok) == []
+    assert codes(check_request(catalogue, **(ok | {"ratio": "1280:720"}))) == [("ratio", "ratio_not_allowed")]
+    assert codes(check_request(catalogue, **(ok | {"model": "gen5"}))) == [("model", "model_unknown")]
+    assert codes(check_request(catalogue, **(ok | {"positions": ["last"]}))) == [
+        ("promptImage", "first_frame_required")]
+    assert codes(check_request(catalogue, **(ok | {"positions": ["first", "first"]}))) == [
+        ("promptImage", "position_repeated")]
+
+
+def test_last_frame_refused_where_the_model_has_no_last_position(tmp_path):
+    path = write(tmp_path, {"models": [{"id": "one", "ratios": ["1:1"], "durations": [5], "positions": ["first"]}]})
+    issues = check_request(load_catalogue(path), model="one", ratio="1:1", duration=5,
+                           positions=["first", "last"], prompt="", seed=None)
+    assert codes(issues) == [("promptImage", "position_not_allowed")]
+    assert issues[0].params["position"] == "last"
+
+
+def test_prompt_is_counted_in_utf16_units():
+    assert utf16_units("abc") == 3
+    assert utf16_units("海浪") == 2
+    assert utf16_units("🌊") == 2  # outside the BMP: a surrogate pair
+    catalogue = load_catalogue()
+    base = dict(model="gen4_turbo", ratio="960:960", duration=5, positions=["first"], seed=None)
+    assert check_request(catalogue, prompt="🌊" * 500, **base) == []
+    assert codes(check_request(catalogue, prompt="🌊" * 500 + "a", **base)) == [("promptText", "prompt_too_long")]
+
+
+@pytest.mark.parametrize("seed, valid", [(0, True), (SEED_MAX, True), (-1, False), (SEED_MAX + 1, False)])
+def test_seed_range(seed, valid):
+    issues = check_request(load_catalogue(), model="gen4_turbo", ratio="960:960", duration=5,
+                           positions=["first"], prompt="", seed=seed)
+    assert (issues == []) is valid
+
+
+def test_prompt_required_by_model(tmp_path):
+    path = write(tmp_path, {"models": [{"id": "p", "ratios": ["1:1"], "durations": [5], "prompt_required": True}]})
+    catalogue = load_catalogue(path)
+    args = dict(model="p", ratio="1:1", duration=5, positions=["first"], seed=None)
+    assert codes(check_request(catalogue, prompt="  ", **args)) == [("promptText", "prompt_required")]
+    assert check_request(catalogue, prompt="go", **args) == []
+
+
+def test_public_json_is_what_the_browser_needs():
+    data = json.loads(load_catalogue().as_public_json())
+    assert data["gen3a_turbo"] == {
+        "ratios": ["1280:768", "768:1280"], "durations": [5, 10], "positions": ["first", "last"],
+        "promptMax": 1000, "promptRequired": False, "prices": {"5": 25.0, "10": 50.0},
+    }
+
+
+def test_a_lone_surrogate_counts_as_one_unit_instead_of_crashing():
+    assert utf16_units("a\ud800b") == 3
+
+
+def test_the_repeated_position_is_the_one_named():
+    issues = check_request(load_catalogue(), model="gen4_turbo", ratio="960:960", duration=5,
+                           positions=["first", "first", "last"], prompt="", seed=None)
+    assert [(i.code, i.params["position"]) for i in issues] == [("position_repeated", "first")]

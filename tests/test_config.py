@@ -1,0 +1,75 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.config import ConfigError, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_no_base_url_means_the_simulator():
+    settings = load_settings(_env_file=None)
+    assert settings.uses_simulator and settings.upstream_key
+
+
+@pytest.mark.parametrize("url", ["https://api.dev.runwayml.com", "https://api.openai-hk.com/runwayml/"])
+def test_base_urls_of_both_families_are_accepted(url):
+    settings = load_settings(_env_file=None, RUNWAYML_BASE_URL=url)
+    assert not settings.uses_simulator
+    assert settings.base_url == url.rstrip("/")
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com", "api.dev.runwayml.com", "https://x.com/?k=1", "http://"])
+def test_a_bad_base_url_is_one_line(url):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_env_file=None, RUNWAYML_BASE_URL=url)
+    assert "RUNWAYML_BASE_URL" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_settings_come_from_a_dotenv_file(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("RUNWAYML_BASE_URL=https://relay.example.com/runwayml\nCONSOLE_POLL_INTERVAL=7\n")
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    assert settings.base_url == "https://relay.example.com/runwayml" and settings.poll_interval == 7
+
+
+def test_secret_is_not_in_the_settings_repr():
+    settings = load_settings(_env_file=None, RUNWAYML_API_SECRET="key_" + "ab" * 64)
+    assert "abab" not in repr(settings) and "abab" not in str(settings.model_dump())
+
+
+def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        capture_output=True, text=True, timeout=60, cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **env},
+    )
+
+
+def test_misconfiguration_stops_startup_with_one_line_and_no_traceback(tmp_path):
+    result = run_cli("serve", "--port", "1", env={"RUNWAYML_BASE_URL": "not-a-url"}, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "RUNWAYML_BASE_URL" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_catalogue_stops_startup_with_one_line(tmp_path):
+    (tmp_path / "c.json").write_text('{"models": []}')
+    result = run_cli(env={"CONSOLE_CATALOGUE": str(tmp_path / "c.json")}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "catalogue" in result.stderr
+
+
+def test_cli_help_names_both_commands(tmp_path):
+    result = run_cli("--help", env={}, cwd=tmp_path)
+    assert result.returncode == 0 and "serve" in result.stdout and "simulator" in result.stdout
+
+
+def test_the_in_process_simulator_gets_the_key_it_was_told_to_accept():
+    settings = load_settings(_env_file=None, SIMULATOR_API_SECRET="sim-only")
+    assert settings.upstream_key == "sim-only"
+    real = load_settings(_env_file=None, RUNWAYML_BASE_URL="https://api.dev.runwayml.com", SIMULATOR_API_SECRET="x")
+    assert real.upstream_key == ""
