@@ -1,0 +1,248 @@
+"""The form contract through POST /tasks: bad input → 422, a message by the field, values kept, nothing sent."""
+
+import base64
+import re
+
+import pytest
+
+from tests.fake_upstream import started
+from tests.helpers import image_bytes
+
+VALID = {"model": "gen4_turbo", "ratio": "1280:720", "duration": "5", "promptText": "waves roll in"}
+SECRET = "hk-form-test-secret-0123456789"
+
+
+@pytest.fixture
+def upstream(serve):
+    return started(serve)
+
+
+@pytest.fixture
+def console(upstream, make_settings, make_client):
+    _, base = upstream
+    return make_client(make_settings(RUNWAYML_BASE_URL=base, RUNWAYML_API_SECRET=SECRET))
+
+
+def post(console, data=None, files=None, **kwargs):
+    return console.post("/tasks", data={**VALID, **(data or {})}, files=files, **kwargs)
+
+
+def first(png):
+    return {"first_frame": ("frame.png", png, "image/png")}
+
+
+def field_error(html: str, name: str) -> str:
+    match = re.search(rf'<p class="field-error" id="{name}-error"[^>]*>(.*?)</p>', html, re.S)
+    return match.group(1) if match else ""
+
+
+def test_valid_form_goes_upstream_as_documented_and_redirects(console, upstream, png):
+    fake, _ = upstream
+    response = post(console, {"seed": "4294967295", "watermark": "true", "notify_hook": "https://hooks.example.com/r"},
+                    files={**first(png), "last_frame": ("end.jpg", image_bytes(image_format="JPEG"), "image/jpeg")})
+    assert response.status_code == 303
+    (create,) = fake.calls("POST", "image_to_video")
+    assert response.headers["location"] == f"/tasks/{fake.requests[0] and next(iter(fake.tasks))}"
+    body = create.json()
+    assert body == {
+        "promptImage": [
+            {"uri": "data:image/png;base64," + base64.b64encode(png).decode(), "position": "first"},
+            {"uri": body["promptImage"][1]["uri"], "position": "last"},
+        ],
+        "model": "gen4_turbo", "ratio": "1280:720", "duration": 5, "seed": 4294967295,
+        "watermark": True, "promptText": "waves roll in", "notify_hook": "https://hooks.example.com/r",
+    }
+    assert body["promptImage"][1]["uri"].startswith("data:image/jpeg;base64,")
+    assert create.headers["authorization"] == f"Bearer {SECRET}"
+    assert create.headers["x-runway-version"] == "2024-11-06"
+    assert create.headers["content-type"] == "application/json"
+
+
+def test_blank_seed_is_rolled_by_the_console_and_shown(console, upstream, png):
+    fake, _ = upstream
+    response = post(console, {"seed": ""}, files=first(png))
+    seed = fake.calls("POST")[0].json()["seed"]
+    assert isinstance(seed, int) and 0 <= seed <= 4294967295
+    page = console.get(response.headers["location"]).text
+    assert f"<code data-seed>{seed}</code>" in page
+
+
+def test_an_https_url_frame_is_passed_through(console, upstream):
+    fake, _ = upstream
+    post(console, {"first_frame_url": "https://cdn.example.com/frame.png"})
+    assert fake.calls("POST")[0].json()["promptImage"] == [
+        {"uri": "https://cdn.example.com/frame.png", "position": "first"}]
+
+
+def test_a_pasted_data_uri_is_checked_and_sent(console, upstream, png):
+    fake, _ = upstream
+    uri = "data:image/png;base64," + base64.b64encode(png).decode()
+    assert post(console, {"first_frame_url": uri}).status_code == 303
+    assert fake.calls("POST")[0].json()["promptImage"][0]["uri"] == uri
+
+
+@pytest.mark.parametrize(
+    "data, files, field, text",
+    [
+        ({}, None, "first_frame", "A first frame is required"),
+        ({"first_frame_url": "http://example.com/a.png"}, None, "first_frame", "https://"),
+        ({"first_frame_url": "https://198.51.100.4/a.png"}, None, "first_frame", "domain name"),
+        ({"ratio": "1280:768"}, "png", "ratio", "gen4_turbo accepts these ratios"),
+        ({"duration": "7"}, "png", "duration", "durations"),
+        ({"duration": "five"}, "png", "duration", "whole number"),
+        ({"seed": "abc"}, "png", "seed", "Seed must be a whole number"),
+        ({"seed": "4294967296"}, "png", "seed", "4294967295"),
+        ({"seed": "-1"}, "png", "seed", "4294967295"),
+        ({"promptText": "x" * 1001}, "png", "promptText", "1001 UTF-16 units"),
+        ({"model": "gen9"}, "png", "model", "Unknown model"),
+        ({"notify_hook": "javascript:alert(1)"}, "png", "notify_hook", "callback"),
+        ({}, "gif", "first_frame", "Unsupported image type (GIF)"),
+        ({}, "text", "first_frame", "not a readable image"),
+        ({}, "wide", "first_frame", "0.5 to 2"),
+        ({"first_frame_url": "https://cdn.example.com/a.png"}, "png", "first_frame", "either a file or a URL"),
+    ],
+)
+def test_bad_input_is_refused_by_its_field_and_nothing_is_sent(console, upstream, png, data, files, field, text):
+    fake, _ = upstream
+    uploads = {
+        None: None,
+        "png": first(png),
+        "gif": {"first_frame": ("a.png", image_bytes(image_format="GIF"), "image/png")},
+        "text": {"first_frame": ("a.png", b"hello, not an image", "image/png")},
+        "wide": {"first_frame": ("a.png", image_bytes(900, 300), "image/png")},
+    }[files]
+    response = post(console, data, files=uploads)
+    assert response.status_code == 422
+    assert text in field_error(response.text, field)
+    assert fake.requests == []
+    # everything the user typed is still there, the offending value included
+    prompt = data.get("promptText", VALID["promptText"])
+    assert f"{prompt}</textarea>" in response.text
+    if field != "model":
+        assert '<option value="gen4_turbo" selected>' in response.text
+
+
+def test_an_accepted_upload_is_kept_when_another_field_fails(console, upstream, png):
+    fake, _ = upstream
+    response = post(console, {"seed": "nope"}, files=first(png))
+    assert response.status_code == 422
+    ref = re.search(r'name="first_frame_ref" value="([0-9a-f]{64}\.png)"', response.text).group(1)
+    assert console.get(f"/frames/{ref}").content == png
+    # resubmitting with the kept reference and a corrected seed needs no new upload
+    again = post(console, {"seed": "12", "first_frame_ref": ref})
+    assert again.status_code == 303
+    assert fake.calls("POST")[0].json()["promptImage"][0]["uri"].endswith(base64.b64encode(png).decode())
+
+
+def test_a_kept_frame_can_be_removed(console, upstream, png):
+    response = post(console, {"seed": "nope"}, files=first(png))
+    ref = re.search(r'name="first_frame_ref" value="([^"]+)"', response.text).group(1)
+    again = post(console, {"first_frame_ref": ref, "first_frame_clear": "1"})
+    assert "A first frame is required" in field_error(again.text, "first_frame")
+
+
+@pytest.mark.parametrize("ref", ["../../console.db", "0" * 64 + ".png", "abc"])
+def test_a_forged_frame_reference_is_refused(console, upstream, ref):
+    fake, _ = upstream
+    response = post(console, {"first_frame_ref": ref})
+    assert response.status_code == 422 and fake.requests == []
+
+
+def test_last_frame_refused_for_a_model_without_it(tmp_path, serve, make_settings, make_client, png):
+    catalogue = tmp_path / "c.json"
+    catalogue.write_text('{"models": [{"id": "solo", "ratios": ["960:960"], "durations": [5], "positions": ["first"]}]}')
+    fake, base = started(serve)
+    console = make_client(make_settings(RUNWAYML_BASE_URL=base, CONSOLE_CATALOGUE=str(catalogue)))
+    page = console.get("/").text
+    assert re.search(r'<fieldset class="frame" id="last_frame-fieldset"[^>]*disabled', page)
+    response = console.post("/tasks", data={"model": "solo", "ratio": "960:960", "duration": "5"},
+                            files={**first(png), "last_frame": ("b.png", png, "image/png")})
+    assert response.status_code == 422
+    assert "does not accept a last frame" in field_error(response.text, "last_frame")
+    assert fake.requests == []
+
+
+def test_an_oversized_upload_is_downscaled_and_the_page_says_so(console, upstream):
+    import io
+    import os
+
+    from PIL import Image
+
+    fake, _ = upstream
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (1600, 1200), os.urandom(1600 * 1200 * 3)).save(buffer, "PNG")
+    response = post(console, files={"first_frame": ("big.png", buffer.getvalue(), "image/png")})
+    assert response.status_code == 303
+    sent = fake.calls("POST")[0].json()["promptImage"][0]["uri"]
+    assert sent.startswith("data:image/jpeg;base64,") and len(sent) <= 5 * 1024 * 1024
+    assert "Re-encoded as JPEG" in console.get(response.headers["location"]).text
+
+
+def test_upload_size_limit(upstream, make_settings, make_client, png):
+    fake, base = upstream
+    console = make_client(make_settings(RUNWAYML_BASE_URL=base, CONSOLE_MAX_UPLOAD_MB=0.001))
+    response = post(console, files=first(image_bytes(900, 600, image_format="BMP")))
+    assert response.status_code == 422
+    assert "larger than" in field_error(response.text, "first_frame")
+
+
+def test_htmx_gets_the_form_fragment_on_error_and_a_redirect_header_on_success(console, png):
+    bad = post(console, {"seed": "x"}, headers={"HX-Request": "true"})
+    assert bad.status_code == 422
+    assert bad.text.lstrip().startswith("<form") and "<html" not in bad.text
+    good = post(console, files=first(png), headers={"HX-Request": "true"})
+    assert good.status_code == 204 and good.headers["hx-redirect"].startswith("/tasks/")
+
+
+def test_json_clients_get_json(console, png):
+    bad = post(console, {"ratio": "1:1"}, headers={"Accept": "application/json"})
+    assert bad.status_code == 422 and "ratio" in bad.json()["errors"]
+    good = post(console, files=first(png), headers={"Accept": "application/json"})
+    assert good.status_code == 201 and good.json()["url"] == f"/tasks/{good.json()['id']}"
+
+
+def test_upstream_validation_issues_land_by_their_fields(console, upstream, png):
+    fake, _ = upstream
+    fake.queue("create", status=400, body='{"error": "Validation of body failed", "issues": '
+               '[{"path": ["ratio"], "message": "Invalid enum value"}, {"path": ["promptImage", 0, "uri"], '
+               '"message": "Image too small"}]}')
+    response = post(console, files=first(png))
+    assert response.status_code == 422
+    assert field_error(response.text, "ratio") == "Invalid enum value"
+    assert field_error(response.text, "first_frame") == "Image too small"
+    assert "The upstream rejected the request (HTTP 400)" in response.text
+
+
+@pytest.mark.parametrize(
+    "status, body, content_type, text",
+    [
+        (401, '{"error": "Invalid API key"}', "application/json", "refused the API key"),
+        (400, '{"error": "You do not have enough credits to run this task."}', "application/json", "enough credits"),
+        (429, '{"error": {"message": "daily limit", "type": "rate"}}', "application/json", "daily limit"),
+        (502, "<html><title>502 Bad Gateway</title><body>nginx</body></html>", "text/html", "HTML page"),
+    ],
+)
+def test_upstream_refusals_come_back_on_the_form_with_values_kept(console, upstream, png, status, body,
+                                                                   content_type, text):
+    fake, _ = upstream
+    fake.queue("create", status=status, body=body, content_type=content_type)
+    response = post(console, files=first(png))
+    assert response.status_code in (422, 502)
+    assert text in response.text and "waves roll in</textarea>" in response.text
+    assert SECRET not in response.text
+    assert len(fake.calls("POST")) == 1  # a create is never retried
+
+
+def test_an_upstream_that_echoes_the_key_does_not_leak_it(console, upstream, png):
+    fake, _ = upstream
+    fake.queue("create", status=401, body=f'{{"error": {{"message": "bad key {SECRET}"}}}}')
+    response = post(console, files=first(png))
+    assert SECRET not in response.text and "bad key ***" in response.text
+
+
+def test_edit_and_run_again_prefills_the_form(console, png):
+    response = post(console, {"seed": "99"}, files=first(png))
+    task_id = response.headers["location"].rsplit("/", 1)[1]
+    page = console.get(f"/?from={task_id}").text
+    assert 'value="99"' in page and "waves roll in</textarea>" in page
+    assert re.search(r'name="first_frame_ref" value="[0-9a-f]{64}\.png"', page)
