@@ -150,7 +150,8 @@ def test_a_forged_frame_reference_is_refused(console, upstream, ref):
 
 def test_last_frame_refused_for_a_model_without_it(tmp_path, serve, make_settings, make_client, png):
     catalogue = tmp_path / "c.json"
-    catalogue.write_text('{"models": [{"id": "solo", "ratios": ["960:960"], "durations": [5], "positions": ["first"]}]}')
+    catalogue.write_text(
+        '{"models": [{"id": "solo", "ratios": ["960:960"], "durations": [5], "positions": ["first"]}]}')
     fake, base = started(serve)
     console = make_client(make_settings(RUNWAYML_BASE_URL=base, CONSOLE_CATALOGUE=str(catalogue)))
     page = console.get("/").text
