@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import __version__
 from app.catalogue import Catalogue, load_catalogue
@@ -47,7 +48,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="runway-console",
         version=__version__,
         lifespan=_lifespan_for(settings, catalogue),
-        root_path=settings.root_path,
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
@@ -60,7 +60,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tasks.router)
     _install_error_pages(app)
     _install_security_headers(app)
+    if settings.root_path:
+        app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
     return app
+
+
+class RootPathMiddleware:
+    """Serve under CONSOLE_ROOT_PATH whether or not the reverse proxy strips the prefix.
+
+    ASGI wants `path` to include `root_path`; a proxy like `location /runway/ { proxy_pass http://app/; }`
+    strips it, one with `proxy_pass http://app;` keeps it. Both end up as root_path=/runway,
+    path=/runway/..., so routing, mounts and url_for agree.
+    """
+
+    def __init__(self, app: ASGIApp, root_path: str) -> None:
+        self.app = app
+        self.root_path = root_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            path: str = scope["path"]
+            if path != self.root_path and not path.startswith(self.root_path + "/"):
+                path = self.root_path + path
+                scope = dict(scope, path=path, raw_path=path.encode())
+            scope = dict(scope, root_path=self.root_path)
+        await self.app(scope, receive, send)
 
 
 def _lifespan_for(settings: Settings, catalogue: Catalogue):
