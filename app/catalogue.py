@@ -71,6 +71,11 @@ class ModelSpec(BaseModel):
         return self.prices.get(duration)
 
 
+# The JSON goes inside <script type="application/json">; ids are already restricted, but no future
+# field (a label, say) should be able to close the element.
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
 class Catalogue(BaseModel):
     """All models an operator offers, in the order the form lists them."""
 
@@ -108,7 +113,7 @@ class Catalogue(BaseModel):
                 for m in self.models
             },
             separators=(",", ":"),
-        )
+        ).translate(_SCRIPT_SAFE)
 
 
 class CatalogueError(Exception):

@@ -137,3 +137,4 @@ def test_the_repeated_position_is_the_one_named():
     issues = check_request(load_catalogue(), model="gen4_turbo", ratio="960:960", duration=5,
                            positions=["first", "first", "last"], prompt="", seed=None)
     assert [(i.code, i.params["position"]) for i in issues] == [("position_repeated", "first")]
+
