@@ -41,6 +41,14 @@ def render_message(context: dict, message: object) -> str:
     return context["t"](key, **message.params)
 
 
+@pass_context
+def currency_name(context: dict, currency: str) -> str:
+    """The catalogue's currency in the page's language when we know it ("credits" → 积分)."""
+    t = context["t"]
+    key = f"currency.{currency}"
+    return t(key) if t.has(key) else currency
+
+
 def format_amount(value: float | int) -> str:
     """25.0 → 25, 0.125 → 0.13: prices without noise."""
     number = float(value)
@@ -82,6 +90,7 @@ def build_templates() -> Jinja2Templates:
     env.globals["static_url"] = static_url
     env.filters["msg"] = render_message
     env.filters["amount"] = format_amount
+    env.filters["currency"] = currency_name
     return Jinja2Templates(env=env, context_processors=[common_context])
 
 
