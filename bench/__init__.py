@@ -1,0 +1,1 @@
+"""Benchmarks for runway-console: run `.venv/bin/python -m bench` (see bench/README.md)."""

@@ -1,0 +1,191 @@
+"""Run every benchmark, print a Markdown table, write JSON to bench/results/.
+
+Phases run one after another, never overlapping: on a 2-core box a render or a second
+server in the background would show up in every other number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+from bench import fixtures, suite_e2e, suite_forms, suite_prepare, suite_render, suite_status, suite_video
+from bench.procs import Server
+from bench.report import Machine, markdown, write_results
+from bench.stats import Row
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PHASES = ("prepare", "render", "console", "e2e")
+LARGE_FILE_BYTES = 32 * 2**20
+# Several people submitting phone photos together: each prepare_image peaks near 130 MiB.
+BURST_UPLOADS = 4
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How many samples each benchmark takes; `--quick` trades precision for time."""
+
+    prepare_small: int = 30
+    prepare_photo: int = 5
+    render_sides: tuple[int, ...] = (640, 1280)
+    render_durations: tuple[int, ...] = (5, 10)
+    render_repeats: int = 3
+    form_small: int = 30
+    form_photo: int = 20  # also the "20 tasks with 5 MB uploads" of the memory figures
+    form_invalid: int = 30
+    status_tabs: tuple[int, ...] = (1, 10, 50)
+    status_seconds: float = 8.0
+    poll_interval: float = 1.0
+    e2e_runs: int = 3
+    video_full: int = 30
+    video_ranges: int = 300
+
+
+FULL = Plan()
+QUICK = Plan(
+    prepare_small=10,
+    prepare_photo=2,
+    render_sides=(640,),
+    render_repeats=1,
+    form_small=10,
+    form_photo=5,
+    form_invalid=10,
+    status_seconds=3.0,
+    e2e_runs=1,
+    video_full=10,
+    video_ranges=100,
+)
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def memory_rows(label: str, console: Server, simulator: Server | None = None) -> list[Row]:
+    memory = console.memory_mib()
+    note = f"VmRSS now {memory['VmRSS']:.0f} MiB"
+    if simulator is not None:
+        note += f"; simulator process VmHWM {simulator.memory_mib()['VmHWM']:.0f} MiB"
+    return [Row("memory (console process)", f"peak RSS {label}", memory["VmHWM"], "MiB", note=note)]
+
+
+def phase_prepare(plan: Plan, small: bytes, photo: bytes) -> tuple[list[Row], tuple[float, float]]:
+    log("prepare_image: timing, tracemalloc, fresh-process peak")
+    return suite_prepare.run(small, photo, plan.prepare_small, plan.prepare_photo)
+
+
+def phase_render(plan: Plan) -> list[Row]:
+    log(f"render: sides {plan.render_sides} × {plan.render_durations} s × 2 modes × {plan.render_repeats}")
+    return suite_render.run(plan.render_sides, plan.render_durations, plan.render_repeats)
+
+
+def phase_console(
+    plan: Plan, work: Path, small: bytes, photo: bytes, prepare_medians: tuple[float, float] | None
+) -> list[Row]:
+    """Console → simulator over HTTP (the "real upstream" path): forms, status load, memory."""
+    if prepare_medians is None:  # the prepare phase was skipped; the shares still need a reference
+        prepare_medians = suite_prepare.medians(small, photo, 5, 1)
+    simulator_env = {"SIMULATOR_PENDING_SECONDS": 0, "SIMULATOR_RUNNING_SECONDS": 3600}
+    with Server("simulator", work / "simulator", simulator_env, capture=True) as simulator:
+        console_env = {
+            "RUNWAYML_BASE_URL": simulator.url,
+            "RUNWAYML_API_SECRET": "bench-key",
+            "CONSOLE_DATA_DIR": work / "console" / "data",
+            "CONSOLE_POLL_INTERVAL": plan.poll_interval,
+        }
+        with Server("serve", work / "console", console_env) as console:
+            rows = memory_rows("idle after start", console)
+            log(f"forms: {plan.form_small} small, {plan.form_photo} × 12 MP, {plan.form_invalid} invalid")
+            counts = (plan.form_small, plan.form_photo, plan.form_invalid)
+            rows += suite_forms.run(console, simulator.url, small, photo, counts, prepare_medians)
+            rows += memory_rows(f"after {plan.form_photo} × ~5 MB uploads, one at a time", console, simulator)
+            seconds = suite_forms.concurrent_burst(console.url, photo, BURST_UPLOADS)
+            rows += memory_rows(f"after {BURST_UPLOADS} more 12 MP uploads at once ({seconds:.1f} s)", console)
+            log(f"status: {plan.status_tabs} tabs × {plan.status_seconds:g} s")
+            rows += suite_status.run(
+                console, simulator, small, plan.status_tabs, plan.status_seconds, plan.poll_interval
+            )
+            rows += memory_rows(f"after the {max(plan.status_tabs)}-tab status load", console, simulator)
+    return rows
+
+
+def phase_e2e(plan: Plan, work: Path) -> list[Row]:
+    """Out-of-the-box console (built-in simulator, default timings), then serve what it made."""
+    data_dir = work / "default" / "data"
+    with Server("serve", work / "default", {"CONSOLE_DATA_DIR": data_dir}) as console:
+        log(f"e2e: {plan.e2e_runs} task(s) at default settings (~10 s each)")
+        first, last = fixtures.scene_jpeg((1280, 720), seed=11), fixtures.scene_jpeg((1280, 720), seed=12)
+        rows, task_ids = suite_e2e.run(console.url, first, last, plan.e2e_runs)
+        log("video serving: the rendered mp4, then a 32 MiB file in its place, then a bare FileResponse")
+        video = partial(suite_video.run, full_count=plan.video_full, range_count=plan.video_ranges)
+        rows += video(console, f"/tasks/{task_ids[0]}/video.mp4", "rendered mp4").rows
+        # The route only stat()s and streams the file, so random bytes stand in for a long, large video.
+        large = data_dir / "videos" / f"{task_ids[-1]}.mp4"
+        _replace_file(large, os.urandom(LARGE_FILE_BYTES))
+        on_console = video(console, f"/tasks/{task_ids[-1]}/video.mp4", "32 MiB file")
+        rows += on_console.rows
+        rows += memory_rows("after the default-settings run and video load", console)
+    bare_args = ["bench.bare_server", "--file", str(large)]
+    with Server("bare", work / "bare", {"PYTHONPATH": ROOT}, module_args=bare_args) as bare:
+        on_bare = video(bare, "/video.mp4", "32 MiB file, bare Starlette")
+    return rows + on_bare.rows + suite_video.comparison_rows(on_console, on_bare)
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    temp = path.with_name(path.name + ".bench")
+    temp.write_bytes(data)
+    os.replace(temp, path)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer samples, only 640 px renders (under a minute)")
+    parser.add_argument("--only", default=",".join(PHASES), help=f"comma-separated phases among {', '.join(PHASES)}")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON and Markdown results")
+    args = parser.parse_args(argv)
+    args.phases = [p.strip() for p in args.only.split(",") if p.strip()]
+    unknown = set(args.phases) - set(PHASES)
+    if unknown:
+        parser.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    machine = Machine()
+    started, started_at = time.monotonic(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    small, photo = fixtures.small_png(), fixtures.photo_jpeg()
+    rows: list[Row] = []
+    prepare_medians = None
+    with tempfile.TemporaryDirectory(prefix="runway-bench-") as scratch:
+        work = Path(scratch)
+        if "prepare" in args.phases:
+            prepare_rows, prepare_medians = phase_prepare(plan, small, photo)
+            rows += prepare_rows
+        if "render" in args.phases:
+            rows += phase_render(plan)
+        if "console" in args.phases:
+            rows += phase_console(plan, work, small, photo, prepare_medians)
+        if "e2e" in args.phases:
+            rows += phase_e2e(plan, work)
+    machine.loadavg_end = os.getloadavg()
+    meta = {
+        "mode": "quick" if args.quick else "full",
+        "phases": args.phases,
+        "elapsed_seconds": time.monotonic() - started,
+        "plan": asdict(plan),
+        "started": started_at,
+    }
+    table = markdown(rows, machine, meta)
+    print(table)
+    path = write_results(args.out, time.strftime("%Y%m%d-%H%M%S"), rows, machine, meta, table)
+    log(f"wrote {path}")
+    return 0
