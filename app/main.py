@@ -37,6 +37,11 @@ CONTENT_SECURITY_POLICY = (
     "style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'self'; "
     "base-uri 'self'; form-action 'self'"
 )
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -79,12 +84,17 @@ class RootPathMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            path: str = scope["path"]
-            if path != self.root_path and not path.startswith(self.root_path + "/"):
-                path = self.root_path + path
-                scope = dict(scope, path=path, raw_path=path.encode())
-            scope = dict(scope, root_path=self.root_path)
+            scope = under_root_path(scope, self.root_path)
         await self.app(scope, receive, send)
+
+
+def under_root_path(scope: Scope, root_path: str) -> Scope:
+    """The scope as the app sees it behind the proxy: root_path set, path starting with it."""
+    path: str = scope["path"]
+    if path != root_path and not path.startswith(root_path + "/"):
+        path = root_path + path
+        scope = dict(scope, path=path, raw_path=path.encode())
+    return dict(scope, root_path=root_path)
 
 
 def _lifespan_for(settings: Settings, catalogue: Catalogue):
@@ -160,9 +170,19 @@ def _install_error_pages(app: FastAPI) -> None:
         return await show_http_error(request, StarletteHTTPException(422, "invalid request"))
 
     async def show_unexpected_error(request: Request, exc: Exception) -> Response:
-        """Last resort: log the bug, show a plain page without internals."""
+        """Last resort: log the bug, show a plain page without internals.
+
+        Starlette calls this from outside every middleware, so the root path and the security
+        headers those would add are applied here.
+        """
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return await show_http_error(request, StarletteHTTPException(500, "internal error"))
+        root_path = request.app.state.settings.root_path
+        if root_path:
+            request = Request(under_root_path(request.scope, root_path), request.receive)
+        response = await show_http_error(request, StarletteHTTPException(500, "internal error"))
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
 
     app.add_exception_handler(StarletteHTTPException, show_http_error)
     app.add_exception_handler(RequestValidationError, show_validation_error)
@@ -174,7 +194,6 @@ def _install_security_headers(app: FastAPI) -> None:
     async def add_security_headers(request: Request, call_next) -> Response:
         """Same-origin everything: the page loads nothing from a third party."""
         response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
         return response
