@@ -13,8 +13,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
 from app.catalogue import Catalogue, load_catalogue
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(tasks.router)
     _install_error_pages(app)
-    _install_security_headers(app)
+    app.add_middleware(SecurityHeadersMiddleware)
     if settings.root_path:
         app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
     return app
@@ -189,11 +190,26 @@ def _install_error_pages(app: FastAPI) -> None:
     app.add_exception_handler(Exception, show_unexpected_error)
 
 
-def _install_security_headers(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def add_security_headers(request: Request, call_next) -> Response:
-        """Same-origin everything: the page loads nothing from a third party."""
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+class SecurityHeadersMiddleware:
+    """Same-origin everything: the page loads nothing from a third party.
+
+    A plain ASGI middleware: the @app.middleware("http") form cost ~18% of server CPU per request
+    in bench/ (Range requests, status fragments), for three headers.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
