@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+from anyio import CapacityLimiter
 from fastapi import Depends, Request
 
 from app.catalogue import Catalogue
@@ -24,6 +25,7 @@ class Services:
     videos: VideoStore
     upstream: UpstreamClient
     poller: TaskPoller
+    image_slots: CapacityLimiter
 
 
 def get_services(request: Request) -> Services:
@@ -68,6 +70,10 @@ def get_videos(services: Annotated[Services, Depends(get_services)]) -> VideoSto
     return services.videos
 
 
+def get_image_slots(services: Annotated[Services, Depends(get_services)]) -> CapacityLimiter:
+    return services.image_slots
+
+
 def get_poller(services: Annotated[Services, Depends(get_services)]) -> TaskPoller:
     return services.poller
 
@@ -78,5 +84,6 @@ TranslatorDep = Annotated[Translator, Depends(get_translator)]
 StoreDep = Annotated[TaskStore, Depends(get_store)]
 UpstreamDep = Annotated[UpstreamClient, Depends(get_upstream)]
 FramesDep = Annotated[FrameStore, Depends(get_frames)]
+ImageSlotsDep = Annotated[CapacityLimiter, Depends(get_image_slots)]
 VideosDep = Annotated[VideoStore, Depends(get_videos)]
 PollerDep = Annotated[TaskPoller, Depends(get_poller)]

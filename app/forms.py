@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from anyio import CapacityLimiter, to_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
@@ -141,9 +142,19 @@ def values_from_task(task: TaskRecord, catalogue: Catalogue) -> FormValues:
 
 
 async def parse_task_form(
-    form: FormData, *, catalogue: Catalogue, frames: FrameStore, max_upload_bytes: int
+    form: FormData,
+    *,
+    catalogue: Catalogue,
+    frames: FrameStore,
+    max_upload_bytes: int,
+    image_slots: CapacityLimiter | None = None,
 ) -> tuple[FormValues, TaskSubmission | None, FormErrors]:
-    """Read and check a posted task form; a submission is returned only when there is no error."""
+    """Read and check a posted task form; a submission is returned only when there is no error.
+
+    `image_slots` bounds how many uploads are decoded at once: a 12 MP photo costs ~130 MB while
+    Pillow holds its pixels, so concurrent uploads must not each get a thread.
+    """
+    intake = _FrameIntake(frames, image_slots or CapacityLimiter(1))
     values = _read_values(form)
     errors = FormErrors()
 
@@ -154,7 +165,7 @@ async def parse_task_form(
 
     chosen: list[Frame] = []
     for position in POSITIONS:
-        frame = await _read_frame(form, position, values, errors, frames, max_upload_bytes)
+        frame = await _read_frame(form, position, values, errors, intake, max_upload_bytes)
         if frame is not None:
             chosen.append(frame)
 
@@ -231,7 +242,7 @@ async def _read_frame(
     position: str,
     values: FormValues,
     errors: FormErrors,
-    frames: FrameStore,
+    intake: _FrameIntake,
     max_upload_bytes: int,
 ) -> Frame | None:
     """The frame for one position: a new upload, else a URL, else the one kept from before."""
@@ -247,10 +258,10 @@ async def _read_frame(
             assert isinstance(upload, UploadFile)
             if upload.size is not None and upload.size > max_upload_bytes:
                 raise ImageProblem("upload_too_large", max_mb=round(max_upload_bytes / 1024 / 1024, 1))
-            return await _store_image(await upload.read(), position, values, frames)
+            return await _store_image(await upload.read(), position, values, intake)
         if url.startswith("data:"):
             _, raw = parse_data_uri(url)
-            frame = await _store_image(raw, position, values, frames)
+            frame = await _store_image(raw, position, values, intake)
             values.urls[position] = ""
             return frame
         if url:
@@ -260,16 +271,22 @@ async def _read_frame(
             values.refs[position] = ""
             return Frame(position, url=url)
         if values.refs[position]:
-            return _kept_frame(position, values, frames)
+            return _kept_frame(position, values, intake.frames)
     except ImageProblem as problem:
         values.refs[position] = ""
         errors.add(name, Message(f"errors.{problem.code}", problem.params))
     return None
 
 
-async def _store_image(raw: bytes, position: str, values: FormValues, frames: FrameStore) -> Frame:
-    prepared = await run_in_threadpool(prepare_image, raw)
-    ref = await run_in_threadpool(frames.save, prepared.data, prepared.sha256, prepared.extension)
+@dataclass(frozen=True)
+class _FrameIntake:
+    frames: FrameStore
+    slots: CapacityLimiter
+
+
+async def _store_image(raw: bytes, position: str, values: FormValues, intake: _FrameIntake) -> Frame:
+    prepared = await to_thread.run_sync(prepare_image, raw, limiter=intake.slots)
+    ref = await run_in_threadpool(intake.frames.save, prepared.data, prepared.sha256, prepared.extension)
     values.refs[position] = ref
     values.notes[position] = [Message(f"notes.{key}", params) for key, params in prepared.notes]
     return Frame(position, ref=ref, data_uri=prepared.data_uri())

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -133,7 +135,9 @@ def _lifespan_for(settings: Settings, catalogue: Catalogue):
         )
         videos = VideoStore(data_dir / "videos")
         poller = TaskPoller(store, upstream, videos, interval=settings.poll_interval)
-        services = Services(store, FrameStore(data_dir / "frames"), videos, upstream, poller)
+        # One decode per core: more only queues for the CPU while each holds a full-size bitmap.
+        image_slots = anyio.CapacityLimiter(os.cpu_count() or 1)
+        services = Services(store, FrameStore(data_dir / "frames"), videos, upstream, poller, image_slots)
         poll_task = asyncio.create_task(poller.run(), name="task-poller")
         try:
             yield {"services": services}

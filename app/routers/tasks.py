@@ -13,6 +13,7 @@ from starlette.datastructures import FormData
 from app.deps import (
     CatalogueDep,
     FramesDep,
+    ImageSlotsDep,
     PollerDep,
     SettingsDep,
     StoreDep,
@@ -69,6 +70,7 @@ async def create_task(
     store: StoreDep,
     upstream: UpstreamDep,
     frames: FramesDep,
+    image_slots: ImageSlotsDep,
     poller: PollerDep,
 ) -> Response:
     """Validate the form, send the task upstream, and go to its page (303)."""
@@ -78,7 +80,11 @@ async def create_task(
         errors = FormErrors(general=[Message("errors.form_unreadable")])
         return _form_response(request, catalogue, FormValues.defaults(catalogue), errors, 400)
     values, submission, errors = await parse_task_form(
-        form, catalogue=catalogue, frames=frames, max_upload_bytes=settings.max_upload_bytes
+        form,
+        catalogue=catalogue,
+        frames=frames,
+        max_upload_bytes=settings.max_upload_bytes,
+        image_slots=image_slots,
     )
     await form.close()
     if submission is None:
