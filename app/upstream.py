@@ -132,7 +132,7 @@ class UpstreamClient:
                         size += len(chunk)
         except httpx.TimeoutException:
             raise UpstreamError("timeout", None, "downloading the video timed out") from None
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:  # transport, undecodable body, redirect loop
             raise UpstreamError("network", None, self.scrub(_describe_transport(exc))) from None
         return size
 
@@ -149,7 +149,7 @@ class UpstreamClient:
             except httpx.TimeoutException as exc:
                 error = UpstreamError("timeout", None, f"no answer within {self._timeout.read:g} s")
                 retryable = idempotent or isinstance(exc, httpx.ConnectTimeout)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:  # transport, undecodable body, redirect loop
                 error = UpstreamError("network", None, self.scrub(_describe_transport(exc)))
                 retryable = idempotent or isinstance(exc, httpx.ConnectError)
             else:
@@ -259,7 +259,7 @@ def _plain_text(text: str) -> str:
     return " ".join(TAG_PATTERN.sub(" ", text).split())
 
 
-def _describe_transport(exc: httpx.TransportError) -> str:
+def _describe_transport(exc: httpx.RequestError) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 

@@ -1,0 +1,333 @@
+"""The server-side poller through the whole console, against a real fake upstream on loopback."""
+
+from __future__ import annotations
+
+import html
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fake_upstream import FAKE_MP4, FakeUpstream, started
+from tests.helpers import LiveServer, wait_until
+
+SECRET = "hk-poller-test-secret-0123456789abcdef"
+FORM = {
+    "model": "gen4_turbo",
+    "ratio": "1280:720",
+    "duration": "5",
+    "promptText": "waves roll in",
+    "first_frame_url": "https://cdn.example.com/frame.png",
+}
+BAD_OUTPUT = {
+    "status": "FAILED",
+    "failure": "The output did not pass our quality checks.",
+    "failureCode": "INTERNAL.BAD_OUTPUT.CODE01",
+}
+
+
+@dataclass
+class Upstream:
+    fake: FakeUpstream
+    base: str
+    server: LiveServer
+
+    def polls(self, task_id: str) -> int:
+        """GETs the upstream has seen for one task."""
+        return len(self.fake.calls("GET", f"/v1/tasks/{task_id}"))
+
+    def cdn_calls(self) -> list:
+        return self.fake.calls("GET", "/cdn/")
+
+
+@pytest.fixture
+def upstream(serve) -> Upstream:
+    servers: list[LiveServer] = []
+
+    def keep(app) -> LiveServer:
+        servers.append(serve(app))
+        return servers[-1]
+
+    fake, base = started(keep)
+    return Upstream(fake, base, servers[0])
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "console-data"
+
+
+@pytest.fixture
+def open_console(upstream, make_settings, make_client, data_dir) -> Callable[..., object]:
+    """The console pointed at the fake upstream, with settings overridden by env-var name."""
+
+    def open_(**overrides: object):
+        settings = make_settings(
+            RUNWAYML_BASE_URL=upstream.base, RUNWAYML_API_SECRET=SECRET, CONSOLE_DATA_DIR=data_dir, **overrides
+        )
+        return make_client(settings)
+
+    return open_
+
+
+@pytest.fixture
+def console(open_console):
+    return open_console()
+
+
+@pytest.fixture
+def video_file(data_dir) -> Callable[[str], Path]:
+    return lambda task_id: data_dir / "videos" / f"{task_id}.mp4"
+
+
+def create_task(console) -> str:
+    response = console.post("/tasks", data=FORM)
+    assert response.status_code == 303, response.text
+    return response.headers["location"].rsplit("/", 1)[1]
+
+
+def status(console, task_id: str) -> httpx.Response:
+    """The fragment browser tabs poll; it reads the console's database only."""
+    return console.get(f"/tasks/{task_id}/status")
+
+
+def text(response: httpx.Response) -> str:
+    return html.unescape(response.text)
+
+
+def settled_as(console, task_id: str, wanted: str) -> Callable[[], bool]:
+    def check() -> bool:
+        response = status(console, task_id)
+        return response.status_code == 286 and f'data-status="{wanted}"' in response.text
+
+    return check
+
+
+def assert_no_more_polls(upstream: Upstream, task_id: str, interval: float) -> None:
+    """Several poll intervals pass and the upstream hears nothing more about the task."""
+    before = upstream.polls(task_id)
+    time.sleep(interval * 4)
+    assert upstream.polls(task_id) == before
+
+
+def test_the_server_alone_follows_a_task_and_downloads_its_video(console, upstream, video_file):
+    task_id = create_task(console)
+    # No page is opened: only the filesystem is watched.
+    wait_until(lambda: video_file(task_id).is_file(), timeout=10)
+    assert video_file(task_id).read_bytes() == FAKE_MP4
+    wait_until(settled_as(console, task_id, "SUCCEEDED"), timeout=5)
+    assert upstream.polls(task_id) == 2  # PENDING → RUNNING → SUCCEEDED
+    (cdn,) = upstream.cdn_calls()
+    assert cdn.path == f"/cdn/{task_id}.mp4"
+    assert "authorization" not in cdn.headers
+    assert f'src="/tasks/{task_id}/video.mp4"' in status(console, task_id).text
+    assert_no_more_polls(upstream, task_id, 0.2)
+
+
+def test_the_video_is_served_with_range_after_the_cdn_link_expires_and_the_upstream_is_down(
+    console, upstream, video_file
+):
+    task_id = create_task(console)
+    wait_until(settled_as(console, task_id, "SUCCEEDED"), timeout=10)
+    upstream.fake.cdn_expired = True
+    upstream.server.stop()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{upstream.base}/v1/tasks/{task_id}", timeout=2)
+
+    part = console.get(f"/tasks/{task_id}/video.mp4", headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206
+    assert part.headers["content-range"] == f"bytes 100-199/{len(FAKE_MP4)}"
+    assert part.headers["content-type"] == "video/mp4"
+    assert part.content == FAKE_MP4[100:200]
+
+    whole = console.get(f"/tasks/{task_id}/video.mp4")
+    assert whole.status_code == 200 and whole.content == FAKE_MP4
+    assert whole.headers["accept-ranges"] == "bytes"
+    page = console.get(f"/tasks/{task_id}")
+    assert page.status_code == 200 and f'src="/tasks/{task_id}/video.mp4"' in page.text
+
+
+def test_many_tabs_watching_a_task_do_not_add_upstream_polls(open_console, upstream):
+    interval = 1.0
+    console = open_console(CONSOLE_POLL_INTERVAL=interval)
+    upstream.fake.auto_advance = False  # the task stays PENDING, so the poller keeps following it
+    started = time.monotonic()
+    task_id = create_task(console)
+    hits = 0
+    for round_ in range(50):
+        if round_ % 5 == 0:  # a tab opening the full page now and then (that wakes the poller)
+            assert console.get(f"/tasks/{task_id}").status_code == 200
+            hits += 1
+        assert status(console, task_id).status_code == 200
+        hits += 1
+        time.sleep(0.04)
+    polls = upstream.polls(task_id)
+    elapsed = time.monotonic() - started
+    # One GET per interval at most, however many requests the tabs make.
+    assert polls <= elapsed / interval + 1
+    assert polls * 10 < hits
+    wait_until(lambda: upstream.polls(task_id) >= 1, timeout=5)  # and the server does poll
+
+
+def test_a_failed_task_shows_its_failure_code_and_advice_and_stops_polling(console, upstream):
+    fake = upstream.fake
+    fake.auto_advance = False
+    task_id = create_task(console)
+    fake.final_status[task_id] = BAD_OUTPUT
+    fake.auto_advance = True
+    wait_until(settled_as(console, task_id, "FAILED"), timeout=10)
+
+    fragment = status(console, task_id)
+    assert "hx-get" not in fragment.text  # the tab stops asking
+    page = text(console.get(f"/tasks/{task_id}"))
+    assert "The result failed the upstream's quality check." in page
+    assert "The upstream said: <q>The output did not pass our quality checks.</q>" in page
+    assert "<code>INTERNAL.BAD_OUTPUT.CODE01</code>" in page
+    assert "retrying rarely helps" in page
+    assert "Cancel task" not in text(fragment)
+    assert upstream.cdn_calls() == []
+    assert_no_more_polls(upstream, task_id, 0.2)
+
+
+def test_a_task_the_upstream_no_longer_knows_is_marked_gone(console, upstream):
+    fake = upstream.fake
+    fake.auto_advance = False
+    task_id = create_task(console)
+    del fake.tasks[task_id]  # deleted upstream: GET answers 404 {"error": "Task not found"}
+    wait_until(lambda: status(console, task_id).status_code == 286, timeout=10)
+
+    assert "This task no longer exists upstream (it was deleted)." in text(status(console, task_id))
+    page = console.get(f"/tasks/{task_id}")
+    assert page.status_code == 200 and "no longer exists upstream" in page.text
+    assert console.get(f"/tasks/{task_id}", headers={"Accept": "application/json"}).json()["gone"] is True
+    assert upstream.polls(task_id) == 1
+    assert_no_more_polls(upstream, task_id, 0.2)
+
+
+TRANSIENT = [
+    {"status": 503, "body": '{"error": "overloaded"}'},
+    {"status": 429, "body": '{"error": {"message": "slow down"}}', "headers": {"Retry-After": "1"}},
+    {"status": 502, "body": "<html><title>502 Bad Gateway</title></html>", "content_type": "text/html"},
+]
+
+
+def test_the_poller_backs_off_while_the_upstream_fails_then_recovers(open_console, upstream, video_file):
+    interval = 0.1
+    # One attempt per poll, so every failure reaches the poller and its own backoff shows.
+    console = open_console(CONSOLE_POLL_INTERVAL=interval, CONSOLE_UPSTREAM_RETRIES=1)
+    fake = upstream.fake
+    for index in range(60):
+        fake.queue("get", **TRANSIENT[index % len(TRANSIENT)])
+    started = time.monotonic()
+    task_id = create_task(console)
+
+    wait_until(lambda: "Trouble reaching the upstream" in status(console, task_id).text, timeout=10)
+    time.sleep(0.8)  # the upstream keeps failing for a while
+    failed = upstream.polls(task_id)
+    elapsed = time.monotonic() - started
+    # Doubling waits allow about log2(elapsed / interval) polls; a fixed interval would be elapsed / interval.
+    assert 1 <= failed <= math.log2(elapsed / interval + 1) + 1
+    trouble = text(status(console, task_id))
+    assert status(console, task_id).status_code == 200 and "Cancel task" in trouble
+    assert "Trouble reaching the upstream, retrying: upstream" in trouble
+
+    fake.queued["get"].clear()  # the upstream recovers
+    wait_until(settled_as(console, task_id, "SUCCEEDED"), timeout=10)
+    assert video_file(task_id).read_bytes() == FAKE_MP4
+    assert upstream.polls(task_id) == failed + 2
+    assert "Trouble reaching the upstream" not in status(console, task_id).text
+
+
+def test_an_expired_video_link_is_fetched_again_from_a_fresh_task(console, upstream, video_file):
+    upstream.fake.queue("cdn", status=403, body="<Error><Code>AccessDenied</Code></Error>", content_type="text/xml")
+    task_id = create_task(console)
+    wait_until(settled_as(console, task_id, "SUCCEEDED"), timeout=10)
+    assert video_file(task_id).read_bytes() == FAKE_MP4
+    assert [p.name for p in video_file(task_id).parent.iterdir()] == [f"{task_id}.mp4"]  # no partial file
+    assert len(upstream.cdn_calls()) == 2
+    assert upstream.polls(task_id) == 3  # the second download follows a fresh GET of the task
+
+
+@pytest.mark.parametrize("cdn_fault, shown", [("expired", "AccessDenied"), ("undecodable", "DecodingError")])
+def test_a_video_that_cannot_be_fetched_settles_with_the_original_link(open_console, upstream, video_file,
+                                                                       cdn_fault, shown):
+    console = open_console(CONSOLE_POLL_INTERVAL=0.05)
+    if cdn_fault == "expired":
+        upstream.fake.cdn_expired = True
+    else:
+        for _ in range(10):
+            upstream.fake.queue("cdn", status=200, body=FAKE_MP4, headers={"content-encoding": "gzip"})
+    task_id = create_task(console)
+    wait_until(settled_as(console, task_id, "SUCCEEDED"), timeout=10)
+    fragment = text(status(console, task_id))
+    assert "The task succeeded but the video could not be fetched to this server." in fragment
+    assert shown in fragment
+    assert f'href="{upstream.fake.output_url(task_id)}"' in fragment
+    assert len(upstream.cdn_calls()) == 5  # MAX_DOWNLOAD_ATTEMPTS, then it gives up
+    assert not video_file(task_id).exists()
+    assert console.get(f"/tasks/{task_id}/video.mp4").status_code == 404
+    assert_no_more_polls(upstream, task_id, 0.05)
+
+
+def test_a_task_created_elsewhere_opens_by_id_and_is_followed(console, upstream, video_file):
+    created = httpx.post(
+        f"{upstream.base}/v1/image_to_video",
+        json={"promptImage": "https://cdn.example.com/a.png", "model": "gen4_turbo", "ratio": "1280:720"},
+        headers={"Authorization": "Bearer another-client", "X-Runway-Version": "2024-11-06"},
+    )
+    task_id = created.json()["id"]
+
+    page = console.get(f"/tasks/{task_id}")
+    assert page.status_code == 200
+    assert "This task was created elsewhere" in page.text
+    wait_until(settled_as(console, task_id, "SUCCEEDED"), timeout=10)
+    assert video_file(task_id).read_bytes() == FAKE_MP4
+
+
+def test_opening_an_id_the_upstream_does_not_know_is_a_404_page(console, upstream):
+    response = console.get("/tasks/00000000-0000-4000-8000-000000000000")
+    assert response.status_code == 404 and "<html" in response.text
+    assert upstream.polls("00000000-0000-4000-8000-000000000000") == 1
+    assert console.get("/tasks/not..an..id").status_code == 404
+    assert len(upstream.fake.requests) == 1
+
+
+def test_cancel_sends_delete_upstream_and_the_task_ends_cancelled(console, upstream):
+    fake = upstream.fake
+    fake.auto_advance = False
+    task_id = create_task(console)
+
+    response = console.post(f"/tasks/{task_id}/cancel")
+    assert response.status_code == 303 and response.headers["location"] == f"/tasks/{task_id}"
+    (delete,) = fake.calls("DELETE", task_id)
+    assert delete.headers["authorization"] == f"Bearer {SECRET}"
+    assert fake.tasks[task_id]["status"] == "CANCELLED"
+    wait_until(settled_as(console, task_id, "CANCELLED"), timeout=5)
+    assert "The task was cancelled." in text(console.get(f"/tasks/{task_id}"))
+
+    again = console.post(f"/tasks/{task_id}/cancel", headers={"HX-Request": "true"})
+    assert again.status_code == 200 and 'data-status="CANCELLED"' in again.text
+    assert len(fake.calls("DELETE")) == 1  # a settled task is not cancelled twice
+    assert_no_more_polls(upstream, task_id, 0.2)
+
+
+def test_a_cancel_the_upstream_refuses_keeps_the_task_and_says_why(open_console, upstream):
+    console = open_console(CONSOLE_UPSTREAM_RETRIES=2)
+    fake = upstream.fake
+    fake.auto_advance = False
+    task_id = create_task(console)
+    for _ in range(3):
+        fake.queue("delete", status=503, body='{"error": "overloaded"}')
+
+    response = console.post(f"/tasks/{task_id}/cancel", headers={"HX-Request": "true"})
+    assert response.status_code == 502
+    fragment = text(response)
+    assert "The upstream is overloaded or failing (HTTP 503)." in fragment and "overloaded" in fragment
+    assert 'data-status="PENDING"' in fragment and "Cancel task" in fragment
+    assert len(fake.calls("DELETE")) == 2  # DELETE is idempotent: retried, up to CONSOLE_UPSTREAM_RETRIES
+    assert fake.tasks[task_id]["status"] == "PENDING"
+    assert SECRET not in response.text

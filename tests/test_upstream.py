@@ -1,0 +1,447 @@
+"""UpstreamClient against a real fake upstream on loopback: headers, error shapes, retries, downloads, the key."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
+
+import app.upstream as upstream_module
+from app.i18n import Translator
+from app.upstream import CreatedTask, UpstreamClient, UpstreamError
+from app.views import upstream_messages
+from tests.fake_upstream import FAKE_MP4, FakeUpstream, started
+
+SECRET = "hk-upstream-test-secret-0123456789abcdef"
+BODY = {
+    "promptImage": [{"uri": "https://cdn.example.com/first.png", "position": "first"}],
+    "model": "gen4_turbo",
+    "ratio": "1280:720",
+    "duration": 10,
+    "seed": 4294967295,
+    "watermark": False,
+    "promptText": "waves roll in, 海浪",
+}
+# Fast defaults: retries on, backoff short, and a timeout far above a healthy loopback answer.
+CLIENT_OPTIONS = {"timeout": 5.0, "retries": 3, "backoff": 0.01}
+HTML_502 = "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>nginx</h1></body></html>"
+
+Action = Callable[[UpstreamClient], Awaitable[object]]
+
+
+@pytest.fixture
+def upstream(serve) -> tuple[FakeUpstream, str]:
+    return started(serve)
+
+
+@pytest.fixture
+def fake(upstream) -> FakeUpstream:
+    return upstream[0]
+
+
+@pytest.fixture
+def run(upstream) -> Callable[..., object]:
+    """Run one action against an UpstreamClient on a real httpx.AsyncClient pointed at the fake."""
+    _, base = upstream
+
+    def call(action: Action, *, base_url: str = base, key: str = SECRET, **options: object) -> object:
+        async def main() -> object:
+            async with httpx.AsyncClient(follow_redirects=True) as http:  # as the console's client
+                client = UpstreamClient(http, base_url, key, **{**CLIENT_OPTIONS, **options})
+                return await action(client)
+
+        return asyncio.run(main())
+
+    return call
+
+
+@pytest.fixture
+def fail(run) -> Callable[..., UpstreamError]:
+    """Run an action that must raise UpstreamError and return the error."""
+
+    def call(action: Action, **options: object) -> UpstreamError:
+        with pytest.raises(UpstreamError) as caught:
+            run(action, **options)
+        return caught.value
+
+    return call
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The backoff waits the client asks for, recorded instead of slept."""
+    asked: list[float] = []
+
+    async def record(seconds: float) -> None:
+        asked.append(seconds)
+        await asyncio.sleep(0)
+
+    monkeypatch.setattr(upstream_module, "asyncio", SimpleNamespace(sleep=record))
+    return asked
+
+
+@pytest.fixture
+def refused_base_url() -> Iterator[str]:
+    """A loopback port that is bound but not listening: every connection is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/runwayml"
+
+
+def create(client: UpstreamClient) -> Awaitable[CreatedTask]:
+    return client.create_task(BODY)
+
+
+def get(task_id: str) -> Action:
+    return lambda client: client.get_task(task_id)
+
+
+def human(error: UpstreamError) -> str:
+    """What the page says about the error, in English."""
+    t = Translator("en")
+    return " ".join(t(m.key, **m.params) for m in upstream_messages(error))
+
+
+def gets(fake: FakeUpstream) -> list:
+    return fake.calls("GET", "/v1/tasks/")
+
+
+# --- what is sent ---------------------------------------------------------------------------------
+
+
+def test_create_sends_the_documented_headers_and_the_body_unchanged(run, fake):
+    created = run(create)
+    (request,) = fake.calls("POST", "/runwayml/v1/image_to_video")
+    assert request.headers["authorization"] == f"Bearer {SECRET}"
+    assert request.headers["x-runway-version"] == "2024-11-06"
+    assert request.headers["content-type"] == "application/json"
+    sent = request.json()
+    assert sent == BODY
+    assert type(sent["duration"]) is int and type(sent["seed"]) is int and sent["watermark"] is False
+    assert created == CreatedTask(next(iter(fake.tasks)), None)
+
+
+def test_create_reads_the_official_estimated_cost(run, fake):
+    fake.queue("create", status=200, body='{"id": "task-1", "estimatedCost": {"credits": 25}}')
+    assert run(create) == CreatedTask("task-1", 25.0)
+
+
+def test_get_and_delete_send_the_key_and_version_too(run, fake):
+    task_id = run(create).id
+    task = run(get(task_id))
+    assert task["id"] == task_id and task["status"] == "RUNNING"
+    assert run(lambda client: client.delete_task(task_id)) is None
+    assert fake.tasks[task_id]["status"] == "CANCELLED"
+    for request in (*gets(fake), *fake.calls("DELETE")):
+        assert request.headers["authorization"] == f"Bearer {SECRET}"
+        assert request.headers["x-runway-version"] == "2024-11-06"
+        assert request.path == f"/runwayml/v1/tasks/{task_id}"
+
+
+def test_a_configured_api_version_is_sent(run, fake):
+    run(create, api_version="2099-01-01")
+    assert fake.calls("POST")[0].headers["x-runway-version"] == "2099-01-01"
+
+
+def test_a_base_url_with_a_trailing_slash_or_without_prefix_works(run, serve):
+    official, base = started(serve, prefix="")
+    run(create, base_url=base + "/")
+    assert [r.path for r in official.requests] == ["/v1/image_to_video"]
+
+
+def test_deleting_an_unknown_task_is_not_found(fail, fake):
+    error = fail(lambda client: client.delete_task("no-such-task"))
+    assert (error.kind, error.status, error.detail) == ("not_found", 404, "Task not found")
+    assert len(fake.calls("DELETE")) == 1
+
+
+# --- error shapes -----------------------------------------------------------------------------------
+
+
+RUNWAY_VALIDATION = json.dumps({
+    "error": "Validation of body failed",
+    "issues": [
+        {"path": ["ratio"], "message": "Invalid enum value"},
+        {"path": ["promptImage", 0, "uri"], "message": "Image too small"},
+    ],
+    "docUrl": "https://docs.dev.runwayml.com/errors",
+})
+
+
+@pytest.mark.parametrize(
+    "status, body, content_type, kind, detail, says",
+    [
+        (400, RUNWAY_VALIDATION, "application/json", "validation", "Validation of body failed",
+         "The upstream rejected the request (HTTP 400)."),
+        (400, '{"error": "You do not have enough credits to run this task."}', "application/json", "credits",
+         "You do not have enough credits to run this task.", "not enough credits for this task (HTTP 400)"),
+        (400, '{"error": {"message": "model not supported", "type": "invalid_request_error"}}',
+         "application/json", "validation", "model not supported", "Upstream message: model not supported"),
+        (401, '{"error": "Invalid API key"}', "application/json", "auth", "Invalid API key",
+         "The upstream refused the API key (HTTP 401). Check RUNWAYML_API_SECRET"),
+        (403, '{"error": {"message": "key disabled"}}', "application/json", "auth", "key disabled",
+         "refused the API key (HTTP 403)"),
+        (429, '{"error": {"message": "daily limit reached", "type": "rate_limit"}}', "application/json",
+         "rate_limit", "daily limit reached", "Too many requests or the daily limit is reached (HTTP 429)"),
+        (500, '{"message": "internal failure"}', "application/json", "server", "internal failure",
+         "overloaded or failing (HTTP 500). Nothing was started"),
+        (502, HTML_502, "text/html", "server", "502 Bad Gateway", "It sent an HTML page instead of JSON"),
+        (503, "upstream connect error or disconnect/reset before headers", "text/plain", "server",
+         "upstream connect error or disconnect/reset before headers", "(HTTP 503)"),
+        (418, "", "text/plain", "http", "", "The upstream answered with an error (HTTP 418)."),
+    ],
+)
+def test_every_error_shape_becomes_one_kind_status_and_message(fail, fake, status, body, content_type, kind,
+                                                               detail, says):
+    fake.queue("create", status=status, body=body, content_type=content_type)
+    error = fail(create)
+    assert (error.kind, error.status, error.detail) == (kind, status, detail)
+    assert error.html == (content_type == "text/html")
+    assert says in human(error)
+    assert str(error) == f"upstream {kind} HTTP {status}: {detail}".strip()
+
+
+def test_runway_validation_issues_keep_their_paths(fail, fake):
+    fake.queue("create", status=400, body=RUNWAY_VALIDATION)
+    error = fail(create)
+    assert error.issues == [(["ratio"], "Invalid enum value"), (["promptImage", 0, "uri"], "Image too small")]
+
+
+def test_an_html_error_page_is_reduced_to_its_title(fail, fake):
+    fake.queue("get", status=404, body=HTML_502.replace("502 Bad Gateway", "404 Not Found"), content_type="text/html")
+    error = fail(get("some-task"))
+    assert (error.kind, error.status, error.detail, error.html) == ("not_found", 404, "404 Not Found", True)
+    assert "<" not in str(error)
+
+
+@pytest.mark.parametrize(
+    "body, content_type, detail",
+    [
+        ('{"id": "task-1"', "application/json", '{"id": "task-1"'),
+        ("<html><body>Welcome to nginx!</body></html>", "text/html", "Welcome to nginx!"),
+        ('["task-1"]', "application/json", "the answer is not a JSON object"),
+        ('{"uuid": "task-1"}', "application/json", "the answer has no task id"),
+        ('{"id": ""}', "application/json", "the answer has no task id"),
+    ],
+)
+def test_a_200_that_is_not_the_expected_json_is_a_protocol_error(fail, fake, body, content_type, detail):
+    fake.queue("create", status=200, body=body, content_type=content_type)
+    error = fail(create)
+    assert (error.kind, error.status, error.detail) == ("protocol", 200, detail)
+    assert "not the expected JSON (HTTP 200)" in human(error)
+    assert len(fake.calls("POST")) == 1
+
+
+def test_a_task_without_a_status_is_a_protocol_error(fail, fake):
+    fake.queue("get", status=200, body='{"id": "task-1"}')
+    error = fail(get("task-1"))
+    assert (error.kind, error.status, error.detail) == ("protocol", 200, "the task has no status")
+
+
+def test_retry_after_is_read_from_a_429(fail, fake):
+    fake.queue("create", status=429, body='{"error": "Too many requests"}', headers={"Retry-After": "7"})
+    error = fail(create)
+    assert (error.kind, error.status, error.retry_after) == ("rate_limit", 429, 7.0)
+
+
+# --- timeouts and retries ----------------------------------------------------------------------------
+
+
+def test_a_create_that_times_out_is_not_sent_again(fail, fake):
+    fake.queue("create", hang_seconds=1.0, status=200, body='{"id": "late"}')
+    error = fail(create, timeout=0.2)
+    assert (error.kind, error.status, error.detail) == ("timeout", None, "no answer within 0.2 s")
+    assert "check the history before retrying" in human(error)
+    assert len(fake.calls("POST")) == 1
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+def test_a_create_refused_with_a_retryable_status_is_not_sent_again(fail, fake, sleeps, status):
+    fake.queue("create", status=status, body='{"error": "busy"}')
+    error = fail(create)
+    assert (error.kind, error.status) == ("rate_limit" if status == 429 else "server", status)
+    assert len(fake.calls("POST")) == 1 and sleeps == []
+    assert fake.tasks == {}
+
+
+def test_a_create_is_retried_when_the_connection_was_never_made(fail, sleeps, refused_base_url):
+    error = fail(create, base_url=refused_base_url, retries=3)
+    assert (error.kind, error.status) == ("network", None)
+    assert "ConnectError" in error.detail
+    assert "could not be reached. Check RUNWAYML_BASE_URL" in human(error)
+    assert len(sleeps) == 2  # three attempts, two waits between them
+
+
+def test_a_get_is_retried_with_growing_backoff_until_it_succeeds(run, fake, sleeps):
+    task_id = run(create).id
+    fake.queue("get", status=503, body="Service Unavailable", content_type="text/plain")
+    fake.queue("get", status=502, body=HTML_502, content_type="text/html")
+    task = run(get(task_id), retries=3, backoff=0.5)
+    assert task["status"] == "RUNNING"
+    assert len(gets(fake)) == 3
+    first, second = sleeps
+    assert 0.5 <= first <= 0.75 and 1.0 <= second <= 1.5  # base * 2**attempt, plus up to 50 % jitter
+
+
+def test_a_get_honours_retry_after_and_caps_it(run, fake, sleeps):
+    task_id = run(create).id
+    fake.queue("get", status=429, body="{}", headers={"Retry-After": "2"})
+    fake.queue("get", status=429, body="{}", headers={"Retry-After": "3600"})
+    assert run(get(task_id))["id"] == task_id
+    assert sleeps == [2.0, 30.0]
+    assert len(gets(fake)) == 3
+
+
+def test_a_get_that_times_out_is_retried(run, fake):
+    task_id = run(create).id
+    fake.queue("get", hang_seconds=1.0, status=200, body="{}")
+    assert run(get(task_id), timeout=0.2)["id"] == task_id
+    assert len(gets(fake)) == 2
+
+
+@pytest.mark.parametrize("retries", [1, 2, 4])
+def test_a_get_gives_up_after_the_configured_attempts(fail, fake, sleeps, retries):
+    for _ in range(retries + 1):
+        fake.queue("get", status=503, body='{"error": "overloaded"}')
+    error = fail(get("task-1"), retries=retries)
+    assert (error.kind, error.status, error.detail) == ("server", 503, "overloaded")
+    assert len(gets(fake)) == retries and len(sleeps) == retries - 1
+
+
+def test_a_redirect_loop_is_an_upstream_error_not_a_crash(fail, fake):
+    for _ in range(25):
+        fake.queue("get", status=302, headers={"location": "/runwayml/v1/tasks/task-1"})
+    error = fail(get("task-1"), retries=1)
+    assert (error.kind, error.status) == ("network", None)
+    assert error.detail.startswith("TooManyRedirects")
+
+
+@pytest.mark.parametrize("status, kind", [(400, "validation"), (401, "auth"), (404, "not_found")])
+def test_a_get_is_not_retried_when_retrying_cannot_help(fail, fake, status, kind):
+    fake.queue("get", status=status, body='{"error": "no"}')
+    assert fail(get("task-1")).kind == kind
+    assert len(gets(fake)) == 1
+
+
+def test_a_delete_is_retried_like_a_get(run, fake, sleeps):
+    task_id = run(create).id
+    fake.queue("delete", status=503, body="{}")
+    run(lambda client: client.delete_task(task_id))
+    assert len(fake.calls("DELETE")) == 2 and len(sleeps) == 1
+    assert fake.tasks[task_id]["status"] == "CANCELLED"
+
+
+# --- the video download ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def videos(tmp_path: Path) -> Path:
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    return folder
+
+
+def download(url: str, dest: Path, **kwargs: object) -> Action:
+    return lambda client: client.download(url, dest, **kwargs)
+
+
+def test_a_video_is_streamed_to_its_file_without_the_key(run, fake, videos):
+    dest = videos / "task-1.mp4"
+    size = run(download(fake.output_url("task-1"), dest))
+    assert size == len(FAKE_MP4) and dest.read_bytes() == FAKE_MP4
+    assert sorted(p.name for p in videos.iterdir()) == ["task-1.mp4"]
+    (cdn,) = fake.calls("GET", "/cdn/")
+    assert "authorization" not in cdn.headers and "x-runway-version" not in cdn.headers
+    assert SECRET not in json.dumps(cdn.headers)
+
+
+def test_an_expired_cdn_link_leaves_no_file_and_keeps_an_older_one(fail, fake, videos):
+    fake.cdn_expired = True
+    fresh, older = videos / "new.mp4", videos / "old.mp4"
+    older.write_bytes(b"the earlier download")
+    error = fail(download(fake.output_url("new"), fresh))
+    assert (error.kind, error.status, error.detail) == ("auth", 403, "AccessDenied")
+    assert fail(download(fake.output_url("old"), older)).status == 403
+    assert older.read_bytes() == b"the earlier download"
+    assert sorted(p.name for p in videos.iterdir()) == ["old.mp4"]
+
+
+def test_a_video_over_the_size_limit_is_refused_and_nothing_is_kept(fail, fake, videos):
+    error = fail(download(fake.output_url("big"), videos / "big.mp4", max_bytes=1000))
+    assert (error.kind, error.detail) == ("protocol", "the video is larger than 1000 bytes")
+    assert list(videos.iterdir()) == []
+
+
+def test_a_video_the_cdn_encoded_wrongly_is_an_upstream_error_and_nothing_is_kept(fail, fake, videos):
+    fake.queue("cdn", status=200, body=FAKE_MP4, content_type="video/mp4", headers={"content-encoding": "gzip"})
+    error = fail(download(fake.output_url("task-1"), videos / "task-1.mp4"))
+    assert (error.kind, error.status) == ("network", None)
+    assert error.detail.startswith("DecodingError")
+    assert list(videos.iterdir()) == []
+
+
+def cut_off_cdn(way: str) -> Starlette:
+    """A CDN that sends the first kilobyte of a longer video, then drops the connection or stalls."""
+
+    async def video(request) -> StreamingResponse:
+        async def chunks() -> object:
+            yield FAKE_MP4[:1024]
+            if way == "stall":
+                await asyncio.sleep(1.0)
+            else:
+                raise ConnectionResetError("the CDN went away mid-file")
+
+        declared = {"content-length": str(len(FAKE_MP4) * 8)}
+        return StreamingResponse(chunks(), media_type="video/mp4", headers=declared)
+
+    return Starlette(routes=[Route("/cdn/clip.mp4", video)])
+
+
+@pytest.mark.parametrize("way, kind", [("drop", "network"), ("stall", "timeout")])
+def test_a_cdn_failing_mid_file_leaves_no_partial_file(fail, serve, videos, way, kind):
+    cdn = serve(cut_off_cdn(way))
+    error = fail(download(f"{cdn.url}/cdn/clip.mp4", videos / "clip.mp4"), timeout=0.3)
+    assert (error.kind, error.status) == (kind, None)
+    assert list(videos.iterdir()) == []
+
+
+# --- the key never leaks ------------------------------------------------------------------------------
+
+
+ECHOES = [
+    ("create", 401, f'{{"error": "Invalid key {SECRET}"}}', "application/json"),
+    ("create", 401, f'{{"error": {{"message": "Bearer {SECRET} is not valid", "type": "auth"}}}}', "application/json"),
+    ("create", 400, json.dumps({"error": "bad", "issues": [{"path": ["x"], "message": f"key {SECRET}"}]}),
+     "application/json"),
+    ("create", 502, f"<html><title>Bad Gateway for {SECRET}</title></html>", "text/html"),
+    ("create", 503, f"Authorization: Bearer {SECRET} rejected", "text/plain"),
+    ("create", 200, f'not json, but the key: {SECRET}', "text/plain"),
+    ("get", 500, f'{{"detail": "{SECRET}"}}', "application/json"),
+    ("cdn", 403, f"<Error><Code>AccessDenied</Code><Key>{SECRET}</Key></Error>", "text/xml"),
+]
+
+
+@pytest.mark.parametrize("route, status, body, content_type", ECHOES)
+def test_the_key_never_appears_in_an_error_even_when_echoed(fail, fake, videos, route, status, body, content_type):
+    for _ in range(3):
+        fake.queue(route, status=status, body=body, content_type=content_type)
+    action = {
+        "create": create,
+        "get": get("task-1"),
+        "cdn": download(fake.output_url("task-1"), videos / "task-1.mp4"),
+    }[route]
+    error = fail(action)
+    assert fake.requests, "the fake upstream was reached"
+    shown = [str(error), repr(error), error.detail, repr(error.issues), repr(error.args), human(error)]
+    for text in shown:
+        assert SECRET not in text
+    assert "***" in str(error) + repr(error.issues)
