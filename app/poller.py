@@ -88,6 +88,9 @@ class TaskPoller:
             return
         failures = task.poll_failures + 1
         delay = min(self.interval * 2 ** min(failures, 8), MAX_BACKOFF_SECONDS)
+        if error.retry_after:
+            # A 429 that names its wait is obeyed (within reason) rather than guessed at.
+            delay = max(delay, min(error.retry_after, MAX_BACKOFF_SECONDS))
         self.store.update(task.id, poll_failures=failures, last_error=str(error), next_poll_at=now + delay)
 
     async def _download(self, task: TaskRecord, url: str) -> None:

@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 BACKOFF_CAP_SECONDS = 8.0
-RETRY_AFTER_CAP_SECONDS = 30.0
+# A Retry-After up to this is waited for inside the call; a longer one is the caller's to schedule
+# (the poller keeps serving other tasks meanwhile, a page says "try again later").
+INLINE_RETRY_AFTER_MAX_SECONDS = 5.0
 DETAIL_MAX_CHARS = 400
 VIDEO_MAX_BYTES = 512 * 1024 * 1024
 TITLE_PATTERN = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
@@ -92,7 +94,13 @@ class UpstreamClient:
         }
 
     def _headers(self) -> dict[str, str]:
-        return {**self.public_headers(), "Authorization": f"Bearer {self._api_key}"}
+        headers = self.public_headers()
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        else:
+            # A keyless relay on a private network is possible; "Bearer " alone is not a valid header.
+            del headers["Authorization"]
+        return headers
 
     def scrub(self, text: str) -> str:
         """Remove the key from text that may be shown or logged (some relays echo it)."""
@@ -158,14 +166,14 @@ class UpstreamClient:
                 error = self._error_from(response)
                 retryable = idempotent and response.status_code in RETRYABLE_STATUS
             log.info("upstream %s %s failed (attempt %d): %s", method, path, attempt + 1, error)
-            if not retryable or last_attempt:
+            if not retryable or last_attempt or (error.retry_after or 0) > INLINE_RETRY_AFTER_MAX_SECONDS:
                 raise error
             await asyncio.sleep(self._delay(attempt, error.retry_after))
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            return min(retry_after, RETRY_AFTER_CAP_SECONDS)
+            return retry_after
         base = min(self._backoff * 2**attempt, BACKOFF_CAP_SECONDS)
         return base * (1 + random.uniform(0, 0.5))
 
@@ -177,7 +185,17 @@ class UpstreamClient:
             raise UpstreamError("protocol", response.status_code, snippet) from None
         if not isinstance(data, dict):
             raise UpstreamError("protocol", response.status_code, "the answer is not a JSON object")
-        return data
+        # Everything from upstream may end up on a page or in the database (a failure text, say).
+        return self._scrub_document(data)
+
+    def _scrub_document(self, value):
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, list):
+            return [self._scrub_document(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self._scrub_document(item) for key, item in value.items()}
+        return value
 
     def _error_from(self, response: httpx.Response) -> UpstreamError:
         """Read any of the error shapes upstreams use: Runway's, a relay's, HTML, plain text."""

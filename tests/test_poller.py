@@ -331,3 +331,24 @@ def test_a_cancel_the_upstream_refuses_keeps_the_task_and_says_why(open_console,
     assert len(fake.calls("DELETE")) == 2  # DELETE is idempotent: retried, up to CONSOLE_UPSTREAM_RETRIES
     assert fake.tasks[task_id]["status"] == "PENDING"
     assert SECRET not in response.text
+
+
+def test_opening_a_task_created_elsewhere_counts_as_its_first_poll(open_console, upstream):
+    console = open_console(CONSOLE_POLL_INTERVAL=2.0)
+    created = httpx.post(
+        f"{upstream.base}/v1/image_to_video",
+        json={"promptImage": "https://cdn.example.com/a.png", "model": "gen4_turbo", "ratio": "1280:720"},
+        headers={"Authorization": "Bearer another-client", "X-Runway-Version": "2024-11-06"},
+    )
+    task_id = created.json()["id"]
+    assert console.get(f"/tasks/{task_id}").status_code == 200
+    time.sleep(0.5)  # the page woke the poller; the task must not be due yet
+    assert upstream.polls(task_id) == 1
+
+
+def test_a_429_with_retry_after_holds_the_poller_back_that_long(console, upstream):
+    upstream.fake.queue("get", status=429, body='{"error": "Too many requests"}', headers={"Retry-After": "30"})
+    task_id = create_task(console)
+    wait_until(lambda: upstream.polls(task_id) == 1)
+    assert_no_more_polls(upstream, task_id, 0.4)  # ten FAST intervals, and the 30 s are not up
+    assert "429" in text(status(console, task_id))

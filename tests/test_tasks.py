@@ -438,7 +438,6 @@ def test_the_key_never_appears_in_pages_json_database_or_logs(console, fake, png
     assert SECRET not in caplog.text
 
 
-@pytest.mark.xfail(strict=True, reason="app/poller.py apply_task_data stores the upstream's failure text unscrubbed")
 def test_a_failure_message_that_quotes_the_key_is_scrubbed(console, fake, png, make_settings):
     task_id = create(console, png)
     fake.tasks[task_id].update(status="FAILED", failure="Key {auth} was revoked", failureCode="INTERNAL")

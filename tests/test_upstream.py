@@ -130,6 +130,21 @@ def test_create_sends_the_documented_headers_and_the_body_unchanged(run, fake):
     assert created == CreatedTask(next(iter(fake.tasks)), None)
 
 
+def test_without_a_key_no_authorization_header_is_sent(run, fake):
+    run(create, key=None)
+    (request,) = fake.calls("POST", "/runwayml/v1/image_to_video")
+    assert "authorization" not in request.headers
+    assert request.headers["x-runway-version"] == "2024-11-06"
+
+
+def test_a_task_document_that_quotes_the_key_comes_back_scrubbed(run, fake):
+    task_id = run(create).id
+    fake.tasks[task_id].update(status="FAILED", failure=f"key {SECRET} revoked", failureCode="INTERNAL")
+    fake.auto_advance = False
+    task = run(get(task_id))
+    assert task["failure"] == "key *** revoked"
+
+
 def test_create_reads_the_official_estimated_cost(run, fake):
     fake.queue("create", status=200, body='{"id": "task-1", "estimatedCost": {"credits": 25}}')
     assert run(create) == CreatedTask("task-1", 25.0)
@@ -292,13 +307,22 @@ def test_a_get_is_retried_with_growing_backoff_until_it_succeeds(run, fake, slee
     assert 0.5 <= first <= 0.75 and 1.0 <= second <= 1.5  # base * 2**attempt, plus up to 50 % jitter
 
 
-def test_a_get_honours_retry_after_and_caps_it(run, fake, sleeps):
+def test_a_get_honours_a_short_retry_after(run, fake, sleeps):
     task_id = run(create).id
     fake.queue("get", status=429, body="{}", headers={"Retry-After": "2"})
-    fake.queue("get", status=429, body="{}", headers={"Retry-After": "3600"})
+    fake.queue("get", status=429, body="{}", headers={"Retry-After": "5"})
     assert run(get(task_id))["id"] == task_id
-    assert sleeps == [2.0, 30.0]
+    assert sleeps == [2.0, 5.0]
     assert len(gets(fake)) == 3
+
+
+def test_a_long_retry_after_is_left_to_the_caller_instead_of_waited_for(fail, fake, sleeps):
+    fake.queue("get", status=429, body="{}", headers={"Retry-After": "2"})
+    fake.queue("get", status=429, body="{}", headers={"Retry-After": "3600"})
+    error = fail(get("some-task"))
+    assert (error.kind, error.retry_after) == ("rate_limit", 3600.0)
+    assert sleeps == [2.0]
+    assert len(gets(fake)) == 2
 
 
 def test_a_get_that_times_out_is_retried(run, fake):

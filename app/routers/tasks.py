@@ -23,10 +23,10 @@ from app.deps import (
 )
 from app.forms import FormErrors, FormValues, Message, errors_from_upstream, frame_data_uri, parse_task_form
 from app.images import ImageProblem
-from app.poller import apply_task_data
+from app.poller import TaskPoller, apply_task_data
 from app.rendering import is_htmx, render, wants_json
-from app.storage import TASK_ID_PATTERN, TaskRecord
-from app.upstream import UpstreamError
+from app.storage import TASK_ID_PATTERN, TaskRecord, TaskStore
+from app.upstream import UpstreamClient, UpstreamError
 from app.views import form_context, request_display, task_status_context, upstream_messages
 
 router = APIRouter()
@@ -133,7 +133,7 @@ async def create_task(
     return RedirectResponse(task_url, status_code=303)
 
 
-async def _load_task(task_id: str, store, upstream) -> TaskRecord:
+async def _load_task(task_id: str, store: TaskStore, upstream: UpstreamClient, poller: TaskPoller) -> TaskRecord:
     """A task from the database, or fetched once from upstream when it was created elsewhere."""
     task = store.get(_checked_id(task_id))
     if task is not None:
@@ -152,6 +152,8 @@ async def _load_task(task_id: str, store, upstream) -> TaskRecord:
         submitted_at=now,
         status="PENDING",
         updated_at=now,
+        # This fetch counts as the poll: the task keeps to one upstream GET per interval.
+        next_poll_at=now + poller.interval,
     )
     for name, value in apply_task_data(task, data, now).items():
         setattr(task, name, value)
@@ -170,7 +172,7 @@ async def show_task(
     poller: PollerDep,
 ) -> Response:
     """The task page: parameters, live status, the video when it is ready, the exact request."""
-    task = await _load_task(task_id, store, upstream)
+    task = await _load_task(task_id, store, upstream, poller)
     if not task.is_settled:
         poller.wake()
     if wants_json(request):
