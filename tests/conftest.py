@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.config import Settings
+from tests.fake_upstream import FakeUpstream, started
 from tests.helpers import LiveServer, image_bytes
 
 with warnings.catch_warnings():
@@ -91,6 +92,12 @@ def serve() -> Iterator[Callable[..., LiveServer]]:
     yield start
     for server in reversed(servers):
         server.stop()
+
+
+@pytest.fixture
+def upstream(serve) -> tuple[FakeUpstream, str]:
+    """The programmable fake upstream on loopback, and the base URL the console should use."""
+    return started(serve)
 
 
 @pytest.fixture

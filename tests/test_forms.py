@@ -13,11 +13,6 @@ SECRET = "hk-form-test-secret-0123456789"
 
 
 @pytest.fixture
-def upstream(serve):
-    return started(serve)
-
-
-@pytest.fixture
 def console(upstream, make_settings, make_client):
     _, base = upstream
     return make_client(make_settings(RUNWAYML_BASE_URL=base, RUNWAYML_API_SECRET=SECRET))

@@ -13,7 +13,6 @@ import pytest
 
 from app.main import CONTENT_SECURITY_POLICY, create_app
 from app.resources import asset_dir
-from tests.fake_upstream import started
 from tests.helpers import wait_until
 
 with warnings.catch_warnings():
@@ -39,11 +38,6 @@ def urls_in(html: str) -> list[tuple[str, str]]:
 
 def html_lang(html: str) -> str:
     return re.search(r'<html lang="([^"]+)">', html).group(1)
-
-
-@pytest.fixture
-def upstream(serve):
-    return started(serve)
 
 
 @pytest.fixture

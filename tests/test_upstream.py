@@ -39,11 +39,6 @@ Action = Callable[[UpstreamClient], Awaitable[object]]
 
 
 @pytest.fixture
-def upstream(serve) -> tuple[FakeUpstream, str]:
-    return started(serve)
-
-
-@pytest.fixture
 def fake(upstream) -> FakeUpstream:
     return upstream[0]
 
