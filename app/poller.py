@@ -37,27 +37,40 @@ class TaskPoller:
         self.tick = min(tick, interval)
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(CONCURRENT_POLLS)
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
 
     def wake(self) -> None:
         """Look for due tasks now rather than at the next tick."""
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.poll_due()
-            except Exception:  # the loop must outlive any one bad task or database hiccup
-                log.exception("poller pass failed")
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.tick)
-            except TimeoutError:
-                pass
-            self._wake.clear()
+        try:
+            while True:
+                try:
+                    self.start_due()
+                except Exception:  # the loop must outlive any one bad task or database hiccup
+                    log.exception("poller pass failed")
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.tick)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+        finally:
+            for job in self._in_flight.values():
+                job.cancel()
+            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
 
-    async def poll_due(self) -> None:
-        due = self.store.due(time.time())
-        if due:
-            await asyncio.gather(*(self._guarded(task) for task in due))
+    def start_due(self) -> None:
+        """Start a poll for each due task not already being polled.
+
+        Polls run on their own so that one slow video download or a stalled upstream answer
+        does not hold back the other tasks until the next pass.
+        """
+        for task in self.store.due(time.time()):
+            if task.id not in self._in_flight:
+                job = asyncio.create_task(self._guarded(task), name=f"poll-{task.id}")
+                self._in_flight[task.id] = job
+                job.add_done_callback(lambda _, task_id=task.id: self._in_flight.pop(task_id, None))
 
     async def _guarded(self, task: TaskRecord) -> None:
         async with self._slots:

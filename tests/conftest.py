@@ -103,3 +103,9 @@ def upstream(serve) -> tuple[FakeUpstream, str]:
 @pytest.fixture
 def png() -> bytes:
     return image_bytes()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API keeps an event loop running on the main thread
+    while its session-wide browser is open, and asyncio.run() in later tests would refuse to start."""
+    items.sort(key=lambda item: "browser" in item.path.parts)

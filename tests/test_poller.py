@@ -352,3 +352,13 @@ def test_a_429_with_retry_after_holds_the_poller_back_that_long(console, upstrea
     wait_until(lambda: upstream.polls(task_id) == 1)
     assert_no_more_polls(upstream, task_id, 0.4)  # ten FAST intervals, and the 30 s are not up
     assert "429" in text(status(console, task_id))
+
+
+def test_a_stalled_video_download_does_not_hold_back_other_tasks(console, upstream, video_file):
+    upstream.fake.queue("cdn", hang_seconds=4, status=503, body="busy", content_type="text/plain")
+    stalled = create_task(console)
+    wait_until(lambda: len(upstream.cdn_calls()) == 1)
+    other = create_task(console)
+    wait_until(settled_as(console, other, "SUCCEEDED"), timeout=3.5)
+    wait_until(lambda: video_file(other).exists(), timeout=3.5)
+    assert not video_file(stalled).exists()  # still waiting on the CDN: the other task did not wait for it
