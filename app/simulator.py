@@ -39,7 +39,6 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -57,6 +56,7 @@ from app.catalogue import Catalogue, RuleIssue, check_request
 from app.config import Settings
 from app.i18n import Translator
 from app.simulator_video import ZOOM_END, output_size, render_video
+from app.timestamps import utc_iso
 
 log = logging.getLogger(__name__)
 
@@ -324,11 +324,10 @@ class Simulator:
         return path if path is not None and path.is_file() else None
 
     def _describe(self, task: Task, now: float, base_url: str) -> dict[str, Any]:
-        created = datetime.fromtimestamp(task.created_wall, UTC)
         data: dict[str, Any] = {
             "id": task.id,
             "status": task.status,
-            "createdAt": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "createdAt": utc_iso(task.created_wall),
         }
         if task.status == RUNNING:
             data["progress"] = self._progress(task, now)

@@ -7,8 +7,6 @@ the console's player, download and Range handling are exercised for real.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -17,6 +15,7 @@ import av
 from PIL import Image, ImageOps
 
 from app.catalogue import RATIO_PATTERN
+from app.files import atomic_path
 
 ZOOM_END = 1.12
 HOLD_SECONDS = 0.5
@@ -67,15 +66,8 @@ def render_video(
     else:
         frames = _crossfade_frames(first, last, size, frame_count, fps)
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique name so two renders of one path cannot interleave their bytes.
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-    try:
+    with atomic_path(Path(path)) as temp:
         _encode(frames, temp, size, fps)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def _encode(frames: Iterator[Image.Image], temp: Path, size: tuple[int, int], fps: int) -> None:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import BinaryIO
+
+from app.files import write_atomically
 
 ACTIVE_STATUSES = ("PENDING", "THROTTLED", "RUNNING")
 TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "CANCELLED")
@@ -192,25 +191,6 @@ def _to_record(row: sqlite3.Row) -> TaskRecord:
         if data.get(key) is not None:
             data[key] = bool(data[key])
     return TaskRecord(**data)
-
-
-@contextmanager
-def atomic_writer(path: Path) -> Iterator[BinaryIO]:
-    """A file beside `path` that is renamed into place on success, so readers never see half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            yield out
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    with atomic_writer(path) as out:
-        out.write(data)
 
 
 class FrameStore:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import httpx
 
-from app.storage import atomic_writer
+from app.files import atomic_writer
 
 log = logging.getLogger(__name__)
 

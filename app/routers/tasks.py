@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
@@ -26,6 +25,7 @@ from app.images import ImageProblem
 from app.poller import TaskPoller, apply_task_data
 from app.rendering import is_htmx, render, wants_json
 from app.storage import TASK_ID_PATTERN, TaskRecord, TaskStore
+from app.timestamps import utc_iso
 from app.upstream import UpstreamClient, UpstreamError
 from app.views import form_context, request_display, task_status_context, upstream_messages
 
@@ -104,7 +104,7 @@ async def create_task(
         TaskRecord(
             id=created.id,
             origin="console",
-            created_at=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            created_at=utc_iso(now),
             submitted_at=now,
             status="PENDING",
             updated_at=now,
