@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -20,6 +21,10 @@ RATIO_PATTERN = re.compile(r"^([1-9][0-9]{0,4}):([1-9][0-9]{0,4})$")
 MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 Position = Literal["first", "last"]
+# Request fields the console can send besides the core ones, which not every upstream accepts:
+# the relay vendor documents both, the official API neither (it rejects unknown fields).
+OptionalField = Literal["watermark", "notify_hook"]
+RELAY_OPTIONAL_FIELDS: tuple[OptionalField, ...] = ("watermark", "notify_hook")
 
 
 def utf16_units(text: str) -> int:
@@ -40,6 +45,9 @@ class ModelSpec(BaseModel):
     positions: tuple[Position, ...] = ("first", "last")
     prompt_max_units: int = Field(default=1000, ge=1, le=100_000)
     prompt_required: bool = False
+    # The duration the upstream uses when a request leaves `duration` out; None: it must be given.
+    default_duration: int | None = None
+    optional_fields: tuple[OptionalField, ...] = RELAY_OPTIONAL_FIELDS
     prices: dict[int, float] = Field(default_factory=dict)
     note: str = ""
 
@@ -57,6 +65,10 @@ class ModelSpec(BaseModel):
         extra = set(self.prices) - set(self.durations)
         if extra:
             raise ValueError(f"prices name durations the model does not have: {sorted(extra)}")
+        if self.default_duration is not None and self.default_duration not in self.durations:
+            raise ValueError(f"default_duration {self.default_duration} is not one of the durations")
+        if len(set(self.optional_fields)) != len(self.optional_fields):
+            raise ValueError("optional_fields are listed twice")
         return self
 
     @property
@@ -67,8 +79,21 @@ class ModelSpec(BaseModel):
     def accepts_last_frame(self) -> bool:
         return "last" in self.positions
 
+    @property
+    def price_known(self) -> bool:
+        """False when the catalogue gives no price at all: show no estimate for this model."""
+        return bool(self.prices)
+
     def price(self, duration: int) -> float | None:
         return self.prices.get(duration)
+
+    def accepts(self, field_name: str) -> bool:
+        """Whether the upstream takes this optional request field (`watermark`, `notify_hook`)."""
+        return field_name in self.optional_fields
+
+    def effective_duration(self, duration: int | None) -> int | None:
+        """The duration a request gets: the one given, else the model's default (None if it has none)."""
+        return self.default_duration if duration is None else duration
 
 
 # The JSON goes inside <script type="application/json">; ids are already restricted, but no future
@@ -82,7 +107,24 @@ class Catalogue(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     currency: str = Field(default="credits", min_length=1, max_length=24)
+    # Where the data came from, e.g. the SDK version it was generated from; shown to no one.
+    source: str = Field(default="", max_length=200)
+    # Optional fields every model accepts unless it lists its own `optional_fields`.
+    optional_fields: tuple[OptionalField, ...] = RELAY_OPTIONAL_FIELDS
     models: tuple[ModelSpec, ...] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit_optional_fields(cls, data: object) -> object:
+        # Resolved here, once, so a ModelSpec alone answers `accepts()` without its catalogue.
+        if isinstance(data, dict) and "optional_fields" in data and isinstance(data.get("models"), list | tuple):
+            inherited = data["optional_fields"]
+            data = data | {
+                "models": [
+                    {"optional_fields": inherited} | m if isinstance(m, dict) else m for m in data["models"]
+                ]
+            }
+        return data
 
     @model_validator(mode="after")
     def _check_unique(self) -> Catalogue:
@@ -108,6 +150,8 @@ class Catalogue(BaseModel):
                     "positions": list(m.positions),
                     "promptMax": m.prompt_max_units,
                     "promptRequired": m.prompt_required,
+                    "defaultDuration": m.default_duration,
+                    "optionalFields": list(m.optional_fields),
                     "prices": {str(k): v for k, v in m.prices.items()},
                 }
                 for m in self.models
@@ -143,7 +187,7 @@ class RuleIssue:
 
     field: str
     code: str
-    params: dict[str, object] = field(default_factory=dict)
+    params: dict[str, object] = dataclass_field(default_factory=dict)
 
 
 def check_request(
@@ -156,7 +200,10 @@ def check_request(
     prompt: str,
     seed: int | None,
 ) -> list[RuleIssue]:
-    """Every way the parameters break the catalogue's rules, in form order."""
+    """Every way the parameters break the catalogue's rules, in form order.
+
+    `duration=None` is a request that leaves duration out: the model's default applies, if any.
+    """
     spec = catalogue.get(model)
     if spec is None:
         return [RuleIssue("model", "model_unknown", {"value": model})]
@@ -165,6 +212,7 @@ def check_request(
         issues.append(
             RuleIssue("ratio", "ratio_not_allowed", {"model": spec.id, "allowed": ", ".join(spec.ratios)})
         )
+    duration = spec.effective_duration(duration)
     if duration not in spec.durations:
         allowed = ", ".join(str(d) for d in spec.durations)
         issues.append(RuleIssue("duration", "duration_not_allowed", {"model": spec.id, "allowed": allowed}))

@@ -1,4 +1,5 @@
-"""`runway-console [serve|simulator]`: run the console, or the simulator alone as a fake Runway API."""
+"""`runway-console [serve|simulator|catalogue]`: run the console, the simulator alone as a fake Runway API,
+or build a model catalogue."""
 
 from __future__ import annotations
 
@@ -30,7 +31,24 @@ def build_parser() -> argparse.ArgumentParser:
     simulator.add_argument("--host", default="127.0.0.1")
     simulator.add_argument("--port", type=int, default=8100)
     simulator.add_argument("--data-dir", type=Path, default=None, help="where rendered videos go (default: a temp dir)")
+    _add_catalogue_commands(commands)
     return parser
+
+
+def _add_catalogue_commands(commands: argparse._SubParsersAction) -> None:
+    catalogue = commands.add_parser("catalogue", help="build a model catalogue")
+    actions = catalogue.add_subparsers(dest="catalogue_command", required=True)
+    from_sdk = actions.add_parser(
+        "from-sdk",
+        help="a catalogue of the official API's image_to_video models, read from the installed runwayml SDK",
+    )
+    from_sdk.add_argument("--output", type=Path, default=None, help="write it to FILE (atomically) instead of stdout")
+    from_sdk.add_argument(
+        "--facts",
+        type=Path,
+        default=None,
+        help="prices and durations the SDK lacks (default: the packaged catalogue_facts.json)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "simulator":
             return _run_simulator(args)
+        if args.command == "catalogue":
+            return _run_catalogue_from_sdk(args)
         return _run_console(args)
     except (ConfigError, CatalogueError) as exc:
         print(f"runway-console: configuration error: {exc}", file=sys.stderr)
@@ -83,6 +103,30 @@ def _run_simulator(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _run_catalogue_from_sdk(args: argparse.Namespace) -> int:
+    from app.catalogue_sdk import SdkUnavailable, generate_catalogue, load_facts
+    from app.files import write_atomically
+
+    try:
+        generated = generate_catalogue(load_facts(args.facts))
+    except SdkUnavailable as exc:
+        print(f"runway-console: {exc}", file=sys.stderr)
+        return 2
+    for model, reason in generated.skipped:
+        print(f"runway-console: left out {model}: {reason}", file=sys.stderr)
+    text = generated.to_json()
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomically(args.output, text.encode("utf-8"))
+        models = len(generated.catalogue.models)
+        print(
+            f"runway-console: wrote {models} models from runwayml {generated.sdk_version} to {args.output}",
+            file=sys.stderr,
+        )
     return 0
 
 

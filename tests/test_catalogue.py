@@ -32,7 +32,7 @@ def test_default_is_exactly_the_vendor_docs_two_models():
 
 
 def test_operator_file_extends_the_catalogue(tmp_path):
-    catalogue = load_catalogue(Path(__file__).parents[1] / "examples" / "catalogue-official-2026.json")
+    catalogue = load_catalogue(Path(__file__).parents[1] / "examples" / "catalogue-official.json")
     gen45 = catalogue.get("gen4.5")
     assert gen45.positions == ("first",) and gen45.prompt_required
     assert gen45.durations == tuple(range(2, 11))
@@ -125,7 +125,8 @@ def test_public_json_is_what_the_browser_needs():
     data = json.loads(load_catalogue().as_public_json())
     assert data["gen3a_turbo"] == {
         "ratios": ["1280:768", "768:1280"], "durations": [5, 10], "positions": ["first", "last"],
-        "promptMax": 1000, "promptRequired": False, "prices": {"5": 25.0, "10": 50.0},
+        "promptMax": 1000, "promptRequired": False, "defaultDuration": None,
+        "optionalFields": ["watermark", "notify_hook"], "prices": {"5": 25.0, "10": 50.0},
     }
 
 
@@ -138,3 +139,72 @@ def test_the_repeated_position_is_the_one_named():
                            positions=["first", "first", "last"], prompt="", seed=None)
     assert [(i.code, i.params["position"]) for i in issues] == [("position_repeated", "first")]
 
+
+
+def test_default_catalogue_accepts_the_relays_optional_fields():
+    catalogue = load_catalogue()
+    assert catalogue.optional_fields == ("watermark", "notify_hook")
+    for model in catalogue.models:
+        assert model.accepts("watermark") and model.accepts("notify_hook")
+        assert model.default_duration is None
+        assert model.price_known
+
+
+def test_a_catalogue_without_the_new_keys_behaves_as_before(tmp_path):
+    path = write(tmp_path, {"models": [{"id": "old", "ratios": ["1:1"], "durations": [5, 10]}]})
+    catalogue = load_catalogue(path)
+    old = catalogue.get("old")
+    # Today's console sends watermark and notify_hook to every upstream: an old file keeps that.
+    assert old.optional_fields == ("watermark", "notify_hook") and old.accepts("notify_hook")
+    assert old.default_duration is None and old.effective_duration(None) is None
+    assert not old.price_known and old.price(5) is None
+    args = dict(model="old", ratio="1:1", positions=["first"], prompt="", seed=None)
+    assert codes(check_request(catalogue, duration=None, **args)) == [("duration", "duration_not_allowed")]
+
+
+def test_models_inherit_the_catalogues_optional_fields_unless_they_list_their_own(tmp_path):
+    path = write(tmp_path, {
+        "optional_fields": [],
+        "models": [
+            {"id": "strict", "ratios": ["1:1"], "durations": [5]},
+            {"id": "hooked", "ratios": ["1:1"], "durations": [5], "optional_fields": ["notify_hook"]},
+        ],
+    })
+    catalogue = load_catalogue(path)
+    assert catalogue.get("strict").optional_fields == ()
+    assert not catalogue.get("strict").accepts("watermark")
+    assert catalogue.get("hooked").accepts("notify_hook") and not catalogue.get("hooked").accepts("watermark")
+    public = json.loads(catalogue.as_public_json())
+    assert public["strict"]["optionalFields"] == [] and public["hooked"]["optionalFields"] == ["notify_hook"]
+
+
+def test_a_default_duration_stands_in_for_a_missing_one(tmp_path):
+    path = write(tmp_path, {"models": [{"id": "d", "ratios": ["1:1"], "durations": [4, 6, 8], "default_duration": 6}]})
+    catalogue = load_catalogue(path)
+    spec = catalogue.get("d")
+    assert spec.effective_duration(None) == 6 and spec.effective_duration(8) == 8
+    args = dict(model="d", ratio="1:1", positions=["first"], prompt="", seed=None)
+    assert check_request(catalogue, duration=None, **args) == []
+    assert codes(check_request(catalogue, duration=5, **args)) == [("duration", "duration_not_allowed")]
+    assert json.loads(catalogue.as_public_json())["d"]["defaultDuration"] == 6
+
+
+@pytest.mark.parametrize(
+    "model, fragment",
+    [
+        ({"default_duration": 7}, "default_duration 7"),
+        ({"optional_fields": ["watermark", "watermark"]}, "twice"),
+        ({"optional_fields": ["contentModeration"]}, "optional_fields"),
+    ],
+)
+def test_bad_new_fields_are_one_clear_line(tmp_path, model, fragment):
+    path = write(tmp_path, {"models": [{"id": "x", "ratios": ["1:1"], "durations": [5, 10]} | model]})
+    with pytest.raises(CatalogueError) as caught:
+        load_catalogue(path)
+    assert fragment in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_bad_top_level_optional_field_is_refused(tmp_path):
+    path = write(tmp_path, {"optional_fields": ["seed"], "models": [{"id": "x", "ratios": ["1:1"], "durations": [5]}]})
+    with pytest.raises(CatalogueError, match="optional_fields"):
+        load_catalogue(path)
