@@ -90,13 +90,13 @@ def _run_console(args: argparse.Namespace) -> int:
 def _run_simulator(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.simulator import SimulatorConfig, create_simulator_app
+    from app.simulator import create_simulator_app
 
     settings = load_settings()
     catalogue = load_catalogue(settings.catalogue_file)
     with tempfile.TemporaryDirectory(prefix="runway-sim-") as scratch:
         workdir = args.data_dir or Path(scratch)
-        app = create_simulator_app(catalogue, SimulatorConfig.from_settings(settings), workdir)
+        app = create_simulator_app(catalogue, settings.simulator, workdir)
         print(
             f"runway-console simulator: base URL http://{args.host}:{args.port}  "
             "(any Bearer key unless SIMULATOR_API_SECRET is set)",

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from app.simulator.settings import SimulatorSettings
 
 SIMULATOR_KEY = "simulator-key"
 
@@ -19,6 +23,9 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         populate_by_name=True,
+        # SIMULATOR_PENDING_SECONDS fills simulator.pending_seconds, from the environment or .env.
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
     )
 
     base_url: str | None = Field(default=None, validation_alias="RUNWAYML_BASE_URL")
@@ -34,12 +41,18 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(default=20.0, gt=0, validation_alias="CONSOLE_MAX_UPLOAD_MB")
     default_language: str = Field(default="en", validation_alias="CONSOLE_DEFAULT_LANGUAGE")
 
-    sim_pending_seconds: float = Field(default=1.0, ge=0, validation_alias="SIMULATOR_PENDING_SECONDS")
-    sim_running_seconds: float = Field(default=6.0, ge=0, validation_alias="SIMULATOR_RUNNING_SECONDS")
-    sim_concurrency: int = Field(default=2, ge=1, validation_alias="SIMULATOR_CONCURRENCY")
-    sim_url_ttl_seconds: float = Field(default=86400.0, gt=0, validation_alias="SIMULATOR_URL_TTL_SECONDS")
-    sim_video_max_side: int = Field(default=640, ge=64, le=4096, validation_alias="SIMULATOR_VIDEO_MAX_SIDE")
-    sim_api_secret: SecretStr | None = Field(default=None, validation_alias="SIMULATOR_API_SECRET")
+    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (_NestedByEnvName(settings_cls, init_settings), env_settings, dotenv_settings, file_secret_settings)
 
     @field_validator("base_url")
     @classmethod
@@ -57,7 +70,7 @@ class Settings(BaseSettings):
             raise ValueError("must not contain a query string or fragment")
         return value
 
-    @field_validator("api_secret", "sim_api_secret")
+    @field_validator("api_secret")
     @classmethod
     def _blank_secret_is_none(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().strip():
@@ -89,7 +102,7 @@ class Settings(BaseSettings):
     def upstream_key(self) -> str:
         """The key sent upstream; for the built-in simulator, the one it was told to accept."""
         if self.uses_simulator:
-            chosen = self.sim_api_secret or self.api_secret
+            chosen = self.simulator.api_secret or self.api_secret
             return chosen.get_secret_value() if chosen else SIMULATOR_KEY
         return self.api_secret.get_secret_value() if self.api_secret else ""
 
@@ -98,15 +111,52 @@ class Settings(BaseSettings):
         return int(self.max_upload_mb * 1024 * 1024)
 
 
+def _nested_prefixes(settings_cls: type[BaseSettings]) -> dict[str, str]:
+    """Each field that is a settings group of its own, with its environment prefix."""
+    return {
+        name: str(field.annotation.model_config.get("env_prefix", "")).upper()
+        for name, field in settings_cls.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseSettings)
+    }
+
+
+class _NestedByEnvName(PydanticBaseSettingsSource):
+    """Keyword overrides by environment name (`SIMULATOR_CONCURRENCY=1`) reach their nested group."""
+
+    def __init__(self, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self.init_settings = init_settings
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        data = dict(self.init_settings())
+        for group, prefix in _nested_prefixes(self.settings_cls).items():
+            moved = {key[len(prefix) :].lower(): data.pop(key) for key in list(data) if key.upper().startswith(prefix)}
+            if not moved:
+                continue
+            given = data.get(group)
+            if isinstance(given, BaseSettings):
+                given = given.model_dump(exclude_unset=True)
+            data[group] = {**(given or {}), **moved}
+        return data
+
+
 class ConfigError(Exception):
     """A setting is wrong; the message is one line fit to print at start-up."""
 
 
 def describe_validation_error(exc: ValidationError) -> str:
     """Turn pydantic's multi-line report into one line naming the environment variables."""
+    prefixes = _nested_prefixes(Settings)
     parts = []
     for error in exc.errors():
-        name = ".".join(str(p) for p in error.get("loc", ())) or "settings"
+        loc = [str(p) for p in error.get("loc", ())]
+        if len(loc) > 1 and loc[0] in prefixes:
+            # A nested group's field is set as one variable: simulator.concurrency is SIMULATOR_CONCURRENCY.
+            loc = [(prefixes[loc[0]] + loc[1]).upper(), *loc[2:]]
+        name = ".".join(loc) or "settings"
         message = error.get("msg", "invalid").removeprefix("Value error, ")
         parts.append(f"{name}: {message}")
     return "; ".join(parts)

@@ -27,7 +27,7 @@ from app.poller import TaskPoller
 from app.rendering import build_templates, render, wants_json
 from app.resources import asset_dir
 from app.routers import pages, tasks
-from app.simulator import SimulatorConfig, create_simulator_app
+from app.simulator import create_simulator_app
 from app.storage import FrameStore, TaskStore, VideoStore
 from app.upstream import UpstreamClient
 
@@ -107,9 +107,7 @@ def _lifespan_for(settings: Settings, catalogue: Catalogue):
         data_dir.mkdir(parents=True, exist_ok=True)
         simulator_app = None
         if settings.uses_simulator:
-            simulator_app = create_simulator_app(
-                catalogue, SimulatorConfig.from_settings(settings), data_dir / "simulator"
-            )
+            simulator_app = create_simulator_app(catalogue, settings.simulator, data_dir / "simulator")
             http = httpx.AsyncClient(
                 # A simulator bug should look like an upstream 500 to the client, not crash the request.
                 transport=httpx.ASGITransport(app=simulator_app, raise_app_exceptions=False),

@@ -1,4 +1,4 @@
-"""The simulator's renderer (app.simulator_video.render_video) called directly."""
+"""The simulator's renderer (app.simulator.video.render_video) called directly."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from app.simulator_video import render_video
+from app.simulator.video import render_video
 from bench.fixtures import scene
 from bench.stats import Row, human_bytes, median
 

@@ -43,7 +43,7 @@ def _even(value: float) -> int:
 def cover_fit(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     """Scale the image to cover `size` and crop the overflow evenly from both sides."""
     rgb = image if image.mode == "RGB" else image.convert("RGB")
-    return ImageOps.fit(rgb, size, method=Image.BICUBIC, centering=(0.5, 0.5))
+    return ImageOps.fit(rgb, size, method=Image.Resampling.BICUBIC, centering=(0.5, 0.5))
 
 
 def render_video(
@@ -119,4 +119,4 @@ def _zoom_frames(first: Image.Image, size: tuple[int, int], frame_count: int) ->
         half_h = source_size[1] / zoom / 2
         # Float boxes keep the zoom smooth instead of stepping a whole pixel at a time.
         box = (centre_x - half_w, centre_y - half_h, centre_x + half_w, centre_y + half_h)
-        yield source.resize(size, Image.BILINEAR, box=box)
+        yield source.resize(size, Image.Resampling.BILINEAR, box=box)

@@ -1,0 +1,33 @@
+"""The simulator's settings: `SIMULATOR_*` environment variables, validated once here.
+
+The console's `Settings` holds them as its `simulator` field and reads them from `.env` too;
+`runway-console simulator` gets them the same way.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "SIMULATOR_"
+
+
+class SimulatorSettings(BaseSettings):
+    """How the simulator paces tasks, renders videos and checks keys."""
+
+    # No env_file: when nested, the console's Settings reads `.env` (or not) for both.
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    pending_seconds: float = Field(default=1.0, ge=0)
+    running_seconds: float = Field(default=6.0, ge=0)
+    concurrency: int = Field(default=2, ge=1)
+    url_ttl_seconds: float = Field(default=86400.0, gt=0)
+    video_max_side: int = Field(default=640, ge=64, le=4096)
+    api_secret: SecretStr | None = None
+
+    @field_validator("api_secret")
+    @classmethod
+    def _blank_secret_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            return None
+        return value
