@@ -8,7 +8,7 @@ import av
 import pytest
 from PIL import Image
 
-from app.simulator_video import output_size, render_video
+from app.simulator.video import output_size, render_video
 
 RED = (220, 30, 30)
 BLUE = (30, 30, 220)

@@ -1,0 +1,97 @@
+"""The render step: frames given by URL are fetched on loopback, and failures are the upstream's."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+from starlette.applications import Starlette
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from app.simulator.render import AssetUnavailable, Frame, fetch_frame, render_frames, shrink_for_video
+from tests.simulator.support import FIRST, body, create, wait_for
+
+
+def png(size: tuple[int, int], colour: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def image_host(serve) -> str:
+    """A loopback server with an image, a redirect, a missing file and bytes that are no image."""
+
+    async def image(request):
+        return Response(png((80, 40), "green"), media_type="image/png")
+
+    async def moved(request):
+        return RedirectResponse("/image.png")
+
+    async def text(request):
+        return Response(b"not an image", media_type="image/png")
+
+    app = Starlette(
+        routes=[Route("/image.png", image), Route("/moved.png", moved), Route("/text.png", text)]
+    )
+    return serve(app).url
+
+
+def test_an_image_url_is_fetched_and_decoded(image_host):
+    picture = fetch_frame(Frame("first", "promptImage", url=f"{image_host}/image.png"))
+    assert picture.size == (80, 40)
+    assert picture.getpixel((10, 10))[:3] == (0, 128, 0)
+
+
+@pytest.mark.parametrize("path", ["/missing.png", "/moved.png", "/text.png"])
+def test_an_image_that_cannot_be_had_is_an_invalid_asset(image_host, path):
+    with pytest.raises(AssetUnavailable) as caught:
+        fetch_frame(Frame("last", "promptImage[1]", url=f"{image_host}{path}"))
+    assert str(caught.value) == "Could not fetch the image at promptImage[1]"
+
+
+def test_an_image_over_the_size_limit_is_refused_while_downloading(image_host):
+    with pytest.raises(AssetUnavailable) as caught:
+        fetch_frame(Frame("first", "promptImage", url=f"{image_host}/image.png"), max_bytes=100)
+    assert "larger than" in str(caught.value) and "promptImage" in str(caught.value)
+
+
+def test_a_failed_fetch_fails_the_render_and_leaves_no_file(image_host, tmp_path):
+    frames = [Frame("first", "promptImage", url=f"{image_host}/missing.png")]
+    failure = render_frames(frames, "1280:720", 1, tmp_path / "out.mp4", max_side=64)
+    assert failure is not None and (failure.stage, failure.code) == ("end", "ASSET.INVALID")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_render_error_is_an_internal_failure(tmp_path):
+    frames = [Frame("first", "promptImage", image=Image.new("RGB", (64, 36)))]
+    failure = render_frames(frames, "not-a-ratio", 1, tmp_path / "out.mp4", max_side=64)
+    assert failure is not None and failure.code == "INTERNAL"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_fetched_frame_renders_like_a_decoded_one(image_host, tmp_path):
+    frames = [Frame("first", "promptImage", url=f"{image_host}/image.png")]
+    assert render_frames(frames, "1280:720", 1, tmp_path / "out.mp4", max_side=64) is None
+    assert (tmp_path / "out.mp4").read_bytes()[4:8] == b"ftyp"
+
+
+def test_an_unreachable_image_url_fails_the_task_as_an_invalid_asset(client, clock):
+    # Port 1 on loopback refuses at once: the same outcome as a simulator with no internet.
+    payload = body(
+        promptImage=[{"uri": FIRST, "position": "first"}, {"uri": "https://localhost:1/b.png", "position": "last"}]
+    )
+    task_id = create(client, payload)
+    clock.advance(1.0)
+    task = wait_for(client, task_id, "FAILED")
+    assert task["failureCode"] == "ASSET.INVALID"
+    assert "promptImage[1]" in task["failure"]
+
+
+def test_small_frames_are_kept_and_large_ones_shrunk_to_cover_the_zoom():
+    small = shrink_for_video(Image.new("L", (100, 50)), "1280:720", 128)
+    assert small.size == (100, 50) and small.mode == "RGB"
+    portrait = shrink_for_video(Image.new("RGB", (900, 1600)), "720:1280", 128)
+    assert portrait.size == (81, 144)
