@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 
 import pytest
 from PIL import Image
@@ -11,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from app.simulator.render import AssetUnavailable, Frame, fetch_frame, render_frames, shrink_for_video
+from tests.helpers import LiveServer
 from tests.simulator.support import FIRST, body, create, wait_for
 
 
@@ -20,8 +22,8 @@ def png(size: tuple[int, int], colour: str) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture
-def image_host(serve) -> str:
+@pytest.fixture(scope="module")
+def image_host() -> Iterator[str]:
     """A loopback server with an image, a redirect, a missing file and bytes that are no image."""
 
     async def image(request):
@@ -36,7 +38,9 @@ def image_host(serve) -> str:
     app = Starlette(
         routes=[Route("/image.png", image), Route("/moved.png", moved), Route("/text.png", text)]
     )
-    return serve(app).url
+    server = LiveServer(app).start()
+    yield server.url
+    server.stop()
 
 
 def test_an_image_url_is_fetched_and_decoded(image_host):
