@@ -9,10 +9,13 @@ from anyio import CapacityLimiter
 from fastapi import Depends, Request
 
 from app.catalogue import Catalogue
+from app.clock import Clock
 from app.config import Settings
-from app.i18n import LANGUAGE_COOKIE, Translator, choose_language
+from app.i18n import Translator
+from app.media import VideoStore
 from app.poller import TaskPoller
-from app.storage import FrameStore, TaskStore, VideoStore
+from app.rendering import request_translator
+from app.storage import FrameStore, TaskStore
 from app.upstream import UpstreamClient
 
 
@@ -26,32 +29,25 @@ class Services:
     upstream: UpstreamClient
     poller: TaskPoller
     image_slots: CapacityLimiter
+    clock: Clock
 
 
 def get_services(request: Request) -> Services:
-    return request.state.services
+    services: Services = request.state.services
+    return services
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def get_catalogue(request: Request) -> Catalogue:
-    return request.app.state.catalogue
+    catalogue: Catalogue = request.app.state.catalogue
+    return catalogue
 
 
-def get_translator(request: Request) -> Translator:
-    """The page language, chosen once per request and cached on it."""
-    cached = getattr(request.state, "translator", None)
-    if cached is None:
-        lang = choose_language(
-            request.query_params.get("lang"),
-            request.cookies.get(LANGUAGE_COOKIE),
-            request.headers.get("accept-language"),
-            request.app.state.settings.default_language,
-        )
-        cached = request.state.translator = Translator(lang)
-    return cached
+get_translator = request_translator
 
 
 def get_store(services: Annotated[Services, Depends(get_services)]) -> TaskStore:
@@ -78,6 +74,10 @@ def get_poller(services: Annotated[Services, Depends(get_services)]) -> TaskPoll
     return services.poller
 
 
+def get_clock(services: Annotated[Services, Depends(get_services)]) -> Clock:
+    return services.clock
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CatalogueDep = Annotated[Catalogue, Depends(get_catalogue)]
 TranslatorDep = Annotated[Translator, Depends(get_translator)]
@@ -87,3 +87,4 @@ FramesDep = Annotated[FrameStore, Depends(get_frames)]
 ImageSlotsDep = Annotated[CapacityLimiter, Depends(get_image_slots)]
 VideosDep = Annotated[VideoStore, Depends(get_videos)]
 PollerDep = Annotated[TaskPoller, Depends(get_poller)]
+ClockDep = Annotated[Clock, Depends(get_clock)]

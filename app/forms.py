@@ -18,9 +18,10 @@ from anyio import CapacityLimiter, to_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
-from app.catalogue import SEED_MAX, Catalogue, ModelSpec, check_request
+from app.catalogue import SEED_MAX, Catalogue, check_request
 from app.images import URL_MAX_CHARS, ImageProblem, check_image_url, parse_data_uri, prepare_image
-from app.storage import FrameStore, TaskRecord
+from app.storage import FrameStore
+from app.tasks import Frame, StoredNotes, TaskRecord, TaskSubmission, frame_ref
 
 POSITIONS = ("first", "last")
 SCALAR_FIELDS = ("promptText", "model", "ratio", "duration", "seed", "notify_hook")
@@ -58,6 +59,10 @@ class FormValues:
         model = catalogue.default_model
         return cls(model=model.id, ratio=model.ratios[0], duration=str(model.durations[0]))
 
+    def stored_notes(self) -> StoredNotes:
+        """The notes about prepared frames, as a task record keeps them."""
+        return {p: [(m.key, m.params) for m in ms] for p, ms in self.notes.items() if ms}
+
 
 @dataclass
 class FormErrors:
@@ -71,58 +76,6 @@ class FormErrors:
         return bool(self.fields or self.general)
 
 
-@dataclass
-class Frame:
-    """One frame as it goes upstream: a data URI from a stored upload, or an https URL."""
-
-    position: str
-    ref: str | None = None
-    url: str | None = None
-    data_uri: str | None = None
-
-    @property
-    def uri(self) -> str:
-        return self.data_uri or self.url or ""
-
-    @property
-    def stored(self) -> str:
-        """How the task record names the frame: frame:<ref> or the URL itself."""
-        return f"frame:{self.ref}" if self.ref else (self.url or "")
-
-
-@dataclass
-class TaskSubmission:
-    model: ModelSpec
-    ratio: str
-    duration: int
-    seed: int
-    seed_rolled: bool
-    prompt: str
-    watermark: bool
-    notify_hook: str | None
-    frames: list[Frame]
-
-    def upstream_body(self, uri_for=lambda frame: frame.uri) -> dict:
-        """The JSON body exactly as the vendor doc shows it: promptImage as an array, ints as ints."""
-        body: dict[str, object] = {
-            "promptImage": [{"uri": uri_for(f), "position": f.position} for f in self.frames],
-            "model": self.model.id,
-            "ratio": self.ratio,
-            "duration": self.duration,
-            "seed": self.seed,
-            "watermark": self.watermark,
-        }
-        if self.prompt:
-            body["promptText"] = self.prompt
-        if self.notify_hook:
-            body["notify_hook"] = self.notify_hook
-        return body
-
-    def stored_body(self) -> dict:
-        """The body with each uploaded frame as a frame:<ref> placeholder (no megabytes in SQLite)."""
-        return self.upstream_body(lambda frame: frame.stored)
-
-
 def values_from_task(task: TaskRecord, catalogue: Catalogue) -> FormValues:
     """A form pre-filled from an earlier task, frames included, to edit and run again."""
     values = FormValues.defaults(catalogue)
@@ -134,8 +87,9 @@ def values_from_task(task: TaskRecord, catalogue: Catalogue) -> FormValues:
     values.watermark = bool(task.watermark)
     values.notify_hook = task.notify_hook or ""
     for position, stored in (("first", task.first_frame), ("last", task.last_frame)):
-        if stored and stored.startswith("frame:"):
-            values.refs[position] = stored.removeprefix("frame:")
+        ref = frame_ref(stored)
+        if ref:
+            values.refs[position] = ref
         elif stored:
             values.urls[position] = stored
     return values

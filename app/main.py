@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import anyio
 import httpx
@@ -20,15 +20,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
+from app.backoff import Backoff
 from app.catalogue import Catalogue, load_catalogue
+from app.clock import Clock, system_clock
 from app.config import Settings, load_settings
 from app.deps import Services, get_translator
-from app.poller import TaskPoller
+from app.media import VideoDownloads, VideoStore
+from app.poller import MAX_BACKOFF_SECONDS, TaskPoller
 from app.rendering import build_templates, render, wants_json
 from app.resources import asset_dir
 from app.routers import pages, tasks
 from app.simulator import create_simulator_app
-from app.storage import FrameStore, TaskStore, VideoStore
+from app.storage import FrameStore, SqliteTaskStore
 from app.upstream import UpstreamClient
 
 log = logging.getLogger(__name__)
@@ -47,15 +50,18 @@ SECURITY_HEADERS = {
 }
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the console. Raises ConfigError/CatalogueError with a one-line message when misconfigured."""
+def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> FastAPI:
+    """Build the console. Raises ConfigError/CatalogueError with a one-line message when misconfigured.
+
+    `clock` is what the store and the poller take as "now" (tests pass one they can move).
+    """
     settings = settings or load_settings()
     catalogue = load_catalogue(settings.catalogue_file)
 
     app = FastAPI(
         title="runway-console",
         version=__version__,
-        lifespan=_lifespan_for(settings, catalogue),
+        lifespan=_lifespan_for(settings, catalogue, clock),
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
@@ -100,7 +106,9 @@ def under_root_path(scope: Scope, root_path: str) -> Scope:
     return dict(scope, root_path=root_path)
 
 
-def _lifespan_for(settings: Settings, catalogue: Catalogue):
+def _lifespan_for(
+    settings: Settings, catalogue: Catalogue, clock: Clock
+) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Services]]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Services]]:
         data_dir = settings.data_dir
@@ -121,7 +129,7 @@ def _lifespan_for(settings: Settings, catalogue: Catalogue):
                 limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
             )
             base_url = settings.base_url or ""
-        store = TaskStore(data_dir / "console.db")
+        store = SqliteTaskStore(data_dir / "console.db", clock=clock)
         upstream = UpstreamClient(
             http,
             base_url,
@@ -132,10 +140,13 @@ def _lifespan_for(settings: Settings, catalogue: Catalogue):
             backoff=settings.upstream_backoff,
         )
         videos = VideoStore(data_dir / "videos")
-        poller = TaskPoller(store, upstream, videos, interval=settings.poll_interval)
+        downloads = VideoDownloads(
+            videos, upstream, retry=Backoff(base=settings.poll_interval, cap=MAX_BACKOFF_SECONDS)
+        )
+        poller = TaskPoller(store, upstream, downloads, interval=settings.poll_interval, clock=clock)
         # One decode per core: more only queues for the CPU while each holds a full-size bitmap.
         image_slots = anyio.CapacityLimiter(os.cpu_count() or 1)
-        services = Services(store, FrameStore(data_dir / "frames"), videos, upstream, poller, image_slots)
+        services = Services(store, FrameStore(data_dir / "frames"), videos, upstream, poller, image_slots, clock)
         poll_task = asyncio.create_task(poller.run(), name="task-poller")
         try:
             yield {"services": services}

@@ -2,20 +2,32 @@
 
 Browser tabs only read the database, so the upstream sees at most one request per task
 per poll interval however many people watch, and tasks keep moving with no tab open.
+The poller is also where a task enters the console (submitted here or opened by id) and
+where it is cancelled, so every change to a task goes through one place with one clock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
-from app.storage import ACTIVE_STATUSES, TERMINAL_STATUSES, TaskRecord, TaskStore, VideoStore
-from app.upstream import UpstreamClient, UpstreamError, task_cost
+from app.backoff import Backoff
+from app.clock import Clock, system_clock
+from app.media import VideoDownloads
+from app.storage import TaskStore
+from app.tasks import (
+    StoredNotes,
+    TaskRecord,
+    TaskStatus,
+    TaskSubmission,
+    changes_from_document,
+    opened_task,
+    submitted_task,
+)
+from app.upstream import CreatedTask, ErrorKind, UpstreamClient, UpstreamError
 
 log = logging.getLogger(__name__)
 
-KNOWN_STATUSES = (*ACTIVE_STATUSES, *TERMINAL_STATUSES)
 MAX_BACKOFF_SECONDS = 300.0
 CONCURRENT_POLLS = 4
 
@@ -25,19 +37,65 @@ class TaskPoller:
         self,
         store: TaskStore,
         upstream: UpstreamClient,
-        videos: VideoStore,
+        downloads: VideoDownloads,
         *,
         interval: float,
         tick: float = 0.5,
+        clock: Clock = system_clock,
     ) -> None:
         self.store = store
         self.upstream = upstream
-        self.videos = videos
+        self.downloads = downloads
         self.interval = interval
         self.tick = min(tick, interval)
+        self.clock = clock
+        self.backoff = Backoff(base=interval * 2, cap=MAX_BACKOFF_SECONDS)
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(CONCURRENT_POLLS)
         self._in_flight: dict[str, asyncio.Task[None]] = {}
+
+    # --- how tasks enter and leave ------------------------------------------------------------
+
+    def add_submitted(self, created: CreatedTask, submission: TaskSubmission, notes: StoredNotes) -> TaskRecord:
+        """Record a task this console just created upstream, and start following it."""
+        now = self.clock()
+        record = submitted_task(
+            created.id,
+            submission,
+            estimated_cost=created.estimated_cost,
+            notes=notes,
+            now=now,
+            next_poll_at=now + self.interval,
+        )
+        self.store.insert(record)
+        self.wake()
+        return record
+
+    async def open_external(self, task_id: str) -> TaskRecord:
+        """A task created elsewhere, fetched once and recorded; raises UpstreamError."""
+        data = await self.upstream.get_task(task_id)
+        now = self.clock()
+        # This fetch counts as the poll: the task keeps to one upstream GET per interval.
+        record = opened_task(task_id, data, now=now, next_poll_at=now + self.interval)
+        self.store.insert(record)
+        return record
+
+    async def cancel(self, task: TaskRecord) -> TaskRecord:
+        """Ask the upstream to cancel an active task (one it no longer knows counts as cancelled).
+
+        Raises UpstreamError when the upstream refuses; the task is left as it was.
+        """
+        if not task.is_active:
+            return task
+        try:
+            await self.upstream.delete_task(task.id)
+        except UpstreamError as error:
+            if error.kind != ErrorKind.NOT_FOUND:
+                raise
+        self.store.update(task.id, status=TaskStatus.CANCELLED, finished_at=self.clock())
+        return self.store.get(task.id) or task
+
+    # --- the loop -------------------------------------------------------------------------------
 
     def wake(self) -> None:
         """Look for due tasks now rather than at the next tick."""
@@ -66,7 +124,7 @@ class TaskPoller:
         Polls run on their own so that one slow video download or a stalled upstream answer
         does not hold back the other tasks until the next pass.
         """
-        for task in self.store.due(time.time()):
+        for task in self.store.due(self.clock()):
             if task.id not in self._in_flight:
                 job = asyncio.create_task(self._guarded(task), name=f"poll-{task.id}")
                 self._in_flight[task.id] = job
@@ -78,71 +136,44 @@ class TaskPoller:
                 await self.poll_one(task)
             except Exception:
                 log.exception("polling task %s failed", task.id)
-                self.store.update(task.id, next_poll_at=time.time() + self.interval)
+                self.store.update(task.id, next_poll_at=self.clock() + self.interval)
 
     async def poll_one(self, task: TaskRecord) -> None:
         """Fetch one task, record what changed, and download its video once it has one."""
-        now = time.time()
+        now = self.clock()
         try:
             data = await self.upstream.get_task(task.id)
         except UpstreamError as error:
             self._record_poll_failure(task, error, now)
             return
-        changes = apply_task_data(task, data, now)
+        changes = changes_from_document(task, data, now)
         changes["next_poll_at"] = now + self.interval
         self.store.update(task.id, **changes)
         output = changes.get("output_url") or task.output_url
-        if changes.get("status", task.status) == "SUCCEEDED" and task.video_file is None and output:
+        if changes["status"] == TaskStatus.SUCCEEDED and task.video_file is None and output:
             await self._download(task, output)
 
     def _record_poll_failure(self, task: TaskRecord, error: UpstreamError, now: float) -> None:
-        if error.kind == "not_found":
+        if error.kind == ErrorKind.NOT_FOUND:
             self.store.update(task.id, gone=True, last_error=str(error), finished_at=now)
             return
         failures = task.poll_failures + 1
-        delay = min(self.interval * 2 ** min(failures, 8), MAX_BACKOFF_SECONDS)
-        if error.retry_after:
-            # A 429 that names its wait is obeyed (within reason) rather than guessed at.
-            delay = max(delay, min(error.retry_after, MAX_BACKOFF_SECONDS))
+        # A 429 that names its wait is obeyed (within reason) rather than guessed at.
+        delay = self.backoff.delay(failures, error.retry_after)
         self.store.update(task.id, poll_failures=failures, last_error=str(error), next_poll_at=now + delay)
 
     async def _download(self, task: TaskRecord, url: str) -> None:
         attempts = task.download_attempts + 1
         try:
-            await self.upstream.download(url, self.videos.path_for(task.id))
+            video_file = await self.downloads.fetch(task.id, url)
         except (UpstreamError, OSError) as error:
             log.warning("download of task %s failed: %s", task.id, error)
             # The next poll fetches the task again, which also renews an expired signed URL.
             self.store.update(
                 task.id,
                 download_attempts=attempts,
-                video_error=self.upstream.scrub(str(error)),
-                next_poll_at=time.time() + self.interval * attempts,
+                video_error=self.downloads.describe(error),
+                next_poll_at=self.clock() + self.downloads.retry_delay(attempts),
             )
             return
-        self.store.update(task.id, video_file=f"{task.id}.mp4", video_error=None, download_attempts=attempts)
-
-
-def apply_task_data(task: TaskRecord, data: dict, now: float) -> dict[str, object]:
-    """The record changes an upstream task document implies."""
-    status = data.get("status") if data.get("status") in KNOWN_STATUSES else task.status
-    changes: dict[str, object] = {"status": status, "last_error": None, "poll_failures": 0}
-    progress = data.get("progress")
-    if isinstance(progress, int | float) and not isinstance(progress, bool):
-        changes["progress"] = max(0.0, min(1.0, float(progress)))
-    if status == "SUCCEEDED":
-        changes["progress"] = 1.0
-        output = data.get("output")
-        if isinstance(output, list) and output and isinstance(output[0], str):
-            changes["output_url"] = output[0]
-    if status == "FAILED":
-        changes["failure"] = str(data.get("failure") or "")[:2000]
-        changes["failure_code"] = str(data.get("failureCode") or "")[:200]
-    cost = task_cost(data)
-    if cost is not None:
-        changes["cost"] = cost
-    if isinstance(data.get("createdAt"), str):
-        changes["created_at"] = data["createdAt"][:40]
-    if status in TERMINAL_STATUSES and task.finished_at is None:
-        changes["finished_at"] = now
-    return changes
+        self.store.update(task.id, video_file=video_file, video_error=None, download_attempts=attempts)

@@ -11,9 +11,23 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context,
 
 from app import __version__
 from app.config import Settings
-from app.deps import get_translator
-from app.i18n import LANGUAGES
+from app.i18n import LANGUAGE_COOKIE, LANGUAGES, Translator, choose_language
 from app.resources import asset_dir
+from app.tasks import TaskStatus, frame_ref
+
+
+def request_translator(request: Request) -> Translator:
+    """The page language, chosen once per request and cached on it."""
+    cached: Translator | None = getattr(request.state, "translator", None)
+    if cached is None:
+        lang = choose_language(
+            request.query_params.get("lang"),
+            request.cookies.get(LANGUAGE_COOKIE),
+            request.headers.get("accept-language"),
+            request.app.state.settings.default_language,
+        )
+        cached = request.state.translator = Translator(lang)
+    return cached
 
 
 @pass_context
@@ -67,7 +81,7 @@ def upstream_label(settings: Settings) -> str:
 
 def common_context(request: Request) -> dict[str, object]:
     settings: Settings = request.app.state.settings
-    t = get_translator(request)
+    t = request_translator(request)
     return {
         "t": t,
         "lang": t.lang,
@@ -91,6 +105,8 @@ def build_templates() -> Jinja2Templates:
     env.filters["msg"] = render_message
     env.filters["amount"] = format_amount
     env.filters["currency"] = currency_name
+    env.globals["TaskStatus"] = TaskStatus
+    env.globals["frame_ref"] = frame_ref
     return Jinja2Templates(env=env, context_processors=[common_context])
 
 

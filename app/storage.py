@@ -1,136 +1,139 @@
-"""State on disk: tasks in SQLite, frames and videos as files under the data dir."""
+"""State on disk: the task store (SQLite by default, behind the TaskStore interface) and stored frames.
+
+The database schema moves forward by numbered migrations recorded in `PRAGMA user_version`, applied
+at start-up in one transaction each, so a column added later reaches databases made earlier.
+"""
 
 from __future__ import annotations
 
 import re
 import sqlite3
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, Protocol
 
+from app.clock import Clock, system_clock
 from app.files import write_atomically
+from app.tasks import (
+    ACTIVE_STATUSES,
+    MAX_DOWNLOAD_ATTEMPTS,
+    TASK_FIELDS,
+    TaskOrigin,
+    TaskRecord,
+    TaskStatus,
+)
 
-ACTIVE_STATUSES = ("PENDING", "THROTTLED", "RUNNING")
-TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "CANCELLED")
-MAX_DOWNLOAD_ATTEMPTS = 5
 FRAME_REF_PATTERN = re.compile(r"^[0-9a-f]{64}\.(jpg|png|webp)$")
-TASK_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 MIME_BY_EXTENSION = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS tasks (
-    id TEXT PRIMARY KEY,
-    origin TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    submitted_at REAL NOT NULL,
-    model TEXT,
-    ratio TEXT,
-    duration INTEGER,
-    seed INTEGER,
-    seed_rolled INTEGER NOT NULL DEFAULT 0,
-    prompt TEXT,
-    watermark INTEGER,
-    notify_hook TEXT,
-    first_frame TEXT,
-    last_frame TEXT,
-    request_json TEXT,
-    notes_json TEXT,
-    estimated_cost REAL,
-    cost REAL,
-    status TEXT NOT NULL,
-    progress REAL,
-    failure TEXT,
-    failure_code TEXT,
-    output_url TEXT,
-    video_file TEXT,
-    video_error TEXT,
-    download_attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    poll_failures INTEGER NOT NULL DEFAULT 0,
-    gone INTEGER NOT NULL DEFAULT 0,
-    next_poll_at REAL NOT NULL DEFAULT 0,
-    updated_at REAL NOT NULL,
-    finished_at REAL
-);
-CREATE INDEX IF NOT EXISTS tasks_by_submission ON tasks (submitted_at DESC);
-"""
-
-
-@dataclass
-class TaskRecord:
-    """One task as the console knows it; `origin` is 'console' or 'external' (opened by id)."""
-
-    id: str
-    origin: str
-    created_at: str
-    submitted_at: float
-    status: str
-    updated_at: float
-    model: str | None = None
-    ratio: str | None = None
-    duration: int | None = None
-    seed: int | None = None
-    seed_rolled: bool = False
-    prompt: str | None = None
-    watermark: bool | None = None
-    notify_hook: str | None = None
-    first_frame: str | None = None
-    last_frame: str | None = None
-    request_json: str | None = None
-    notes_json: str | None = None
-    estimated_cost: float | None = None
-    cost: float | None = None
-    progress: float | None = None
-    failure: str | None = None
-    failure_code: str | None = None
-    output_url: str | None = None
-    video_file: str | None = None
-    video_error: str | None = None
-    download_attempts: int = 0
-    last_error: str | None = None
-    poll_failures: int = 0
-    gone: bool = False
-    next_poll_at: float = 0.0
-    finished_at: float | None = None
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_STATUSES and not self.gone
-
-    @property
-    def awaits_video(self) -> bool:
-        return (
-            self.status == "SUCCEEDED"
-            and self.video_file is None
-            and not self.gone
-            and self.download_attempts < MAX_DOWNLOAD_ATTEMPTS
-        )
-
-    @property
-    def is_settled(self) -> bool:
-        """Nothing more will change: the page can stop polling."""
-        return not self.is_active and not self.awaits_video
-
-
-COLUMNS = tuple(f.name for f in fields(TaskRecord))
 BOOLEAN_COLUMNS = {"seed_rolled", "watermark", "gone"}
 
 
-class TaskStore:
-    """SQLite access behind one lock; each call is a short statement, safe from any thread."""
+class TaskStore(Protocol):
+    """Where task records live. SQLite implements it; a server database could too."""
 
-    def __init__(self, path: Path) -> None:
+    def insert(self, record: TaskRecord) -> None:
+        """Add a record, replacing one with the same id."""
+
+    def get(self, task_id: str) -> TaskRecord | None: ...
+
+    def update(self, task_id: str, **changes: Any) -> None:
+        """Change some fields of a record; `updated_at` defaults to now."""
+
+    def due(self, now: float, limit: int = 50) -> list[TaskRecord]:
+        """Tasks the poller should look at now: unfinished, or finished but without a video yet."""
+
+    def recent(self, limit: int = 10) -> list[TaskRecord]:
+        """The latest submitted tasks, newest first."""
+
+    def close(self) -> None: ...
+
+
+# Each migration is a list of statements run in one transaction; its number is its index + 1.
+# Never edit one that has shipped: add the next instead.
+MIGRATIONS: tuple[Sequence[str], ...] = (
+    # 1: the schema as of 0.1.0. "IF NOT EXISTS" adopts a database written before migrations
+    # existed (user_version 0, the same table and index already there).
+    (
+        """CREATE TABLE IF NOT EXISTS tasks (
+            id TEXT PRIMARY KEY,
+            origin TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            submitted_at REAL NOT NULL,
+            model TEXT,
+            ratio TEXT,
+            duration INTEGER,
+            seed INTEGER,
+            seed_rolled INTEGER NOT NULL DEFAULT 0,
+            prompt TEXT,
+            watermark INTEGER,
+            notify_hook TEXT,
+            first_frame TEXT,
+            last_frame TEXT,
+            request_json TEXT,
+            notes_json TEXT,
+            estimated_cost REAL,
+            cost REAL,
+            status TEXT NOT NULL,
+            progress REAL,
+            failure TEXT,
+            failure_code TEXT,
+            output_url TEXT,
+            video_file TEXT,
+            video_error TEXT,
+            download_attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            poll_failures INTEGER NOT NULL DEFAULT 0,
+            gone INTEGER NOT NULL DEFAULT 0,
+            next_poll_at REAL NOT NULL DEFAULT 0,
+            updated_at REAL NOT NULL,
+            finished_at REAL
+        )""",
+        "CREATE INDEX IF NOT EXISTS tasks_by_submission ON tasks (submitted_at DESC)",
+    ),
+)
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer console; this one must not write to it."""
+
+
+def migrate(db: sqlite3.Connection, migrations: Sequence[Sequence[str]] = MIGRATIONS) -> int:
+    """Bring the schema up to date; returns the version it is at. `db` must be in autocommit mode."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(migrations):
+        raise SchemaTooNew(f"the database has schema version {version}; this console knows up to {len(migrations)}")
+    for number in range(version + 1, len(migrations) + 1):
+        # IMMEDIATE: a second console starting on the same file waits instead of migrating twice.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("PRAGMA user_version").fetchone()[0] >= number:
+                db.execute("ROLLBACK")
+                continue
+            for statement in migrations[number - 1]:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    return len(migrations)
+
+
+class SqliteTaskStore:
+    """The embedded task store: SQLite behind one lock; each call is a short statement, safe from any thread."""
+
+    def __init__(self, path: Path, *, clock: Clock = system_clock) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._clock = clock
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
         with self._locked() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA busy_timeout=5000")
-            db.executescript(SCHEMA)
+            self.schema_version = migrate(db)
 
     @contextmanager
     def _locked(self) -> Iterator[sqlite3.Connection]:
@@ -142,11 +145,11 @@ class TaskStore:
             db.close()
 
     def insert(self, record: TaskRecord) -> None:
-        values = [getattr(record, c) for c in COLUMNS]
-        placeholders = ", ".join("?" for _ in COLUMNS)
+        values = [getattr(record, name) for name in TASK_FIELDS]
+        placeholders = ", ".join("?" for _ in TASK_FIELDS)
         with self._locked() as db:
             db.execute(
-                f"INSERT OR REPLACE INTO tasks ({', '.join(COLUMNS)}) VALUES ({placeholders})",
+                f"INSERT OR REPLACE INTO tasks ({', '.join(TASK_FIELDS)}) VALUES ({placeholders})",
                 values,
             )
 
@@ -155,41 +158,41 @@ class TaskStore:
             row = db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
         return _to_record(row) if row else None
 
-    def update(self, task_id: str, **changes: object) -> None:
-        unknown = set(changes) - set(COLUMNS)
+    def update(self, task_id: str, **changes: Any) -> None:
+        unknown = set(changes) - set(TASK_FIELDS)
         if unknown:
-            raise ValueError(f"unknown task columns: {sorted(unknown)}")
-        changes.setdefault("updated_at", time.time())
+            raise ValueError(f"unknown task fields: {sorted(unknown)}")
+        changes.setdefault("updated_at", self._clock())
         assignments = ", ".join(f"{name} = ?" for name in changes)
         with self._locked() as db:
             db.execute(f"UPDATE tasks SET {assignments} WHERE id = ?", [*changes.values(), task_id])
 
     def due(self, now: float, limit: int = 50) -> list[TaskRecord]:
-        """Tasks the poller should look at now: unfinished, or finished but without a video."""
+        active = sorted(ACTIVE_STATUSES)
         with self._locked() as db:
             rows = db.execute(
                 f"""SELECT * FROM tasks
                     WHERE gone = 0 AND next_poll_at <= ?
-                      AND (status IN ({", ".join("?" for _ in ACTIVE_STATUSES)})
-                           OR (status = 'SUCCEEDED' AND video_file IS NULL AND download_attempts < ?))
+                      AND (status IN ({", ".join("?" for _ in active)})
+                           OR (status = ? AND video_file IS NULL AND download_attempts < ?))
                     ORDER BY next_poll_at LIMIT ?""",
-                (now, *ACTIVE_STATUSES, MAX_DOWNLOAD_ATTEMPTS, limit),
+                (now, *active, TaskStatus.SUCCEEDED, MAX_DOWNLOAD_ATTEMPTS, limit),
             ).fetchall()
         return [_to_record(r) for r in rows]
 
     def recent(self, limit: int = 10) -> list[TaskRecord]:
         with self._locked() as db:
-            rows = db.execute(
-                "SELECT * FROM tasks ORDER BY submitted_at DESC LIMIT ?", (limit,)
-            ).fetchall()
+            rows = db.execute("SELECT * FROM tasks ORDER BY submitted_at DESC LIMIT ?", (limit,)).fetchall()
         return [_to_record(r) for r in rows]
 
 
 def _to_record(row: sqlite3.Row) -> TaskRecord:
-    data = {key: row[key] for key in row.keys() if key in COLUMNS}
+    data = {key: row[key] for key in row.keys() if key in TASK_FIELDS}
     for key in BOOLEAN_COLUMNS:
         if data.get(key) is not None:
             data[key] = bool(data[key])
+    data["status"] = TaskStatus(data["status"])
+    data["origin"] = TaskOrigin(data["origin"])
     return TaskRecord(**data)
 
 
@@ -217,16 +220,3 @@ class FrameStore:
     @staticmethod
     def mime(ref: str) -> str:
         return MIME_BY_EXTENSION[ref.rsplit(".", 1)[1]]
-
-
-class VideoStore:
-    """Downloaded results, one mp4 per task id."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-
-    def path_for(self, task_id: str) -> Path:
-        if not TASK_ID_PATTERN.match(task_id):
-            raise ValueError("not a task id")
-        return self.folder / f"{task_id}.mp4"

@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from enum import StrEnum
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from app.files import atomic_writer
+from app.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +25,23 @@ BACKOFF_CAP_SECONDS = 8.0
 # (the poller keeps serving other tasks meanwhile, a page says "try again later").
 INLINE_RETRY_AFTER_MAX_SECONDS = 5.0
 DETAIL_MAX_CHARS = 400
-VIDEO_MAX_BYTES = 512 * 1024 * 1024
 TITLE_PATTERN = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
 TAG_PATTERN = re.compile(r"<[^>]+>")
+
+
+class ErrorKind(StrEnum):
+    """What kind of trouble an upstream call met; each has a message under upstream.kind.<value>."""
+
+    AUTH = "auth"
+    NOT_FOUND = "not_found"
+    RATE_LIMIT = "rate_limit"
+    SERVER = "server"
+    CREDITS = "credits"
+    VALIDATION = "validation"
+    HTTP = "http"
+    PROTOCOL = "protocol"
+    TIMEOUT = "timeout"
+    NETWORK = "network"
 
 
 @dataclass
@@ -37,7 +52,7 @@ class UpstreamError(Exception):
     upstream's own words with the key scrubbed out.
     """
 
-    kind: str
+    kind: ErrorKind
     status: int | None = None
     detail: str = ""
     issues: list[tuple[list[str | int], str]] = field(default_factory=list)
@@ -46,7 +61,7 @@ class UpstreamError(Exception):
 
     def __str__(self) -> str:
         status = f" HTTP {self.status}" if self.status else ""
-        return f"upstream {self.kind}{status}: {self.detail}".strip()
+        return f"upstream {self.kind.value}{status}: {self.detail}".strip()
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,7 @@ class UpstreamClient:
         timeout: float = 30.0,
         retries: int = 3,
         backoff: float = 0.5,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._http = http
         self.base_url = base_url.rstrip("/")
@@ -80,7 +96,8 @@ class UpstreamClient:
         self.api_version = api_version
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
         self._retries = retries
-        self._backoff = backoff
+        self._backoff = Backoff(base=backoff, cap=BACKOFF_CAP_SECONDS, jitter=0.5)
+        self._sleep = sleep
 
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"
@@ -108,44 +125,40 @@ class UpstreamClient:
             text = text.replace(self._api_key, "***")
         return text
 
-    async def create_task(self, body: dict) -> CreatedTask:
+    async def create_task(self, body: dict[str, Any]) -> CreatedTask:
         response = await self._send("POST", "/v1/image_to_video", body=body, idempotent=False)
         data = self._json_object(response)
         task_id = data.get("id")
         if not isinstance(task_id, str) or not task_id:
-            raise UpstreamError("protocol", response.status_code, "the answer has no task id")
+            raise UpstreamError(ErrorKind.PROTOCOL, response.status_code, "the answer has no task id")
         return CreatedTask(task_id, _credits(data.get("estimatedCost")))
 
-    async def get_task(self, task_id: str) -> dict:
+    async def get_task(self, task_id: str) -> dict[str, Any]:
         response = await self._send("GET", f"/v1/tasks/{quote(task_id, safe='')}")
         data = self._json_object(response)
         if not isinstance(data.get("status"), str):
-            raise UpstreamError("protocol", response.status_code, "the task has no status")
+            raise UpstreamError(ErrorKind.PROTOCOL, response.status_code, "the task has no status")
         return data
 
     async def delete_task(self, task_id: str) -> None:
         await self._send("DELETE", f"/v1/tasks/{quote(task_id, safe='')}")
 
-    async def download(self, url: str, dest: Path, max_bytes: int = VIDEO_MAX_BYTES) -> int:
-        """Stream an output file into `dest` atomically. No key is sent: it is a CDN URL."""
+    @asynccontextmanager
+    async def open_file(self, url: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        """Stream an output file (a CDN URL: no key is sent), its failures as UpstreamError."""
         try:
             async with self._http.stream("GET", url, timeout=self._timeout) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     raise self._error_from(response)
-                size = 0
-                with atomic_writer(dest) as out:
-                    async for chunk in _limited(response.aiter_bytes(), max_bytes):
-                        out.write(chunk)
-                        size += len(chunk)
+                yield response.aiter_bytes()
         except httpx.TimeoutException:
-            raise UpstreamError("timeout", None, "downloading the video timed out") from None
+            raise UpstreamError(ErrorKind.TIMEOUT, None, "downloading the video timed out") from None
         except httpx.RequestError as exc:  # transport, undecodable body, redirect loop
-            raise UpstreamError("network", None, self.scrub(_describe_transport(exc))) from None
-        return size
+            raise UpstreamError(ErrorKind.NETWORK, None, self.scrub(_describe_transport(exc))) from None
 
     async def _send(
-        self, method: str, path: str, *, body: dict | None = None, idempotent: bool = True
+        self, method: str, path: str, *, body: dict[str, Any] | None = None, idempotent: bool = True
     ) -> httpx.Response:
         url = self.url(path)
         for attempt in range(self._retries):
@@ -155,10 +168,10 @@ class UpstreamClient:
                     method, url, json=body, headers=self._headers(), timeout=self._timeout
                 )
             except httpx.TimeoutException as exc:
-                error = UpstreamError("timeout", None, f"no answer within {self._timeout.read:g} s")
+                error = UpstreamError(ErrorKind.TIMEOUT, None, f"no answer within {self._timeout.read:g} s")
                 retryable = idempotent or isinstance(exc, httpx.ConnectTimeout)
             except httpx.RequestError as exc:  # transport, undecodable body, redirect loop
-                error = UpstreamError("network", None, self.scrub(_describe_transport(exc)))
+                error = UpstreamError(ErrorKind.NETWORK, None, self.scrub(_describe_transport(exc)))
                 retryable = idempotent or isinstance(exc, httpx.ConnectError)
             else:
                 if response.status_code < 400:
@@ -168,27 +181,21 @@ class UpstreamClient:
             log.info("upstream %s %s failed (attempt %d): %s", method, path, attempt + 1, error)
             if not retryable or last_attempt or (error.retry_after or 0) > INLINE_RETRY_AFTER_MAX_SECONDS:
                 raise error
-            await asyncio.sleep(self._delay(attempt, error.retry_after))
+            await self._sleep(self._backoff.delay(attempt + 1, error.retry_after))
         raise AssertionError("unreachable: the loop returns or raises")
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return retry_after
-        base = min(self._backoff * 2**attempt, BACKOFF_CAP_SECONDS)
-        return base * (1 + random.uniform(0, 0.5))
-
-    def _json_object(self, response: httpx.Response) -> dict:
+    def _json_object(self, response: httpx.Response) -> dict[str, Any]:
         try:
             data = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             snippet = self.scrub(_plain_text(response.text)[:120])
-            raise UpstreamError("protocol", response.status_code, snippet) from None
+            raise UpstreamError(ErrorKind.PROTOCOL, response.status_code, snippet) from None
         if not isinstance(data, dict):
-            raise UpstreamError("protocol", response.status_code, "the answer is not a JSON object")
+            raise UpstreamError(ErrorKind.PROTOCOL, response.status_code, "the answer is not a JSON object")
         # Everything from upstream may end up on a page or in the database (a failure text, say).
         return self._scrub_document(data)
 
-    def _scrub_document(self, value):
+    def _scrub_document(self, value: Any) -> Any:
         if isinstance(value, str):
             return self.scrub(value)
         if isinstance(value, list):
@@ -201,7 +208,8 @@ class UpstreamClient:
         """Read any of the error shapes upstreams use: Runway's, a relay's, HTML, plain text."""
         status = response.status_code
         text = response.text
-        detail, issues, html = "", [], False
+        detail, html = "", False
+        issues: list[tuple[list[str | int], str]] = []
         content_type = response.headers.get("content-type", "")
         try:
             data = json.loads(text) if text.strip() else None
@@ -226,7 +234,7 @@ class UpstreamClient:
         )
 
 
-def _detail_from_json(data: dict) -> tuple[str, list[tuple[list[str | int], str]]]:
+def _detail_from_json(data: dict[str, Any]) -> tuple[str, list[tuple[list[str | int], str]]]:
     error = data.get("error")
     issues: list[tuple[list[str | int], str]] = []
     for issue in data.get("issues") or []:
@@ -243,20 +251,20 @@ def _detail_from_json(data: dict) -> tuple[str, list[tuple[list[str | int], str]
     return json.dumps(data)[:DETAIL_MAX_CHARS], issues
 
 
-def _kind_for(status: int, detail: str, issues: list) -> str:
+def _kind_for(status: int, detail: str, issues: list[tuple[list[str | int], str]]) -> ErrorKind:
     if status in (401, 403):
-        return "auth"
+        return ErrorKind.AUTH
     if status == 404:
-        return "not_found"
+        return ErrorKind.NOT_FOUND
     if status == 429:
-        return "rate_limit"
+        return ErrorKind.RATE_LIMIT
     if status >= 500:
-        return "server"
+        return ErrorKind.SERVER
     if "credit" in detail.lower():
-        return "credits"
+        return ErrorKind.CREDITS
     if issues or status in (400, 422):
-        return "validation"
-    return "http"
+        return ErrorKind.VALIDATION
+    return ErrorKind.HTTP
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -281,15 +289,6 @@ def _describe_transport(exc: httpx.RequestError) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-async def _limited(chunks: AsyncIterator[bytes], max_bytes: int) -> AsyncIterator[bytes]:
-    total = 0
-    async for chunk in chunks:
-        total += len(chunk)
-        if total > max_bytes:
-            raise UpstreamError("protocol", None, f"the video is larger than {max_bytes} bytes")
-        yield chunk
-
-
-def task_cost(data: dict) -> float | None:
+def task_cost(data: dict[str, Any]) -> float | None:
     """The credits a finished task reports, when the upstream says so."""
     return _credits(data.get("cost"))

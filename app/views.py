@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import shlex
-import time
+from typing import Any
 
 from app.catalogue import Catalogue
 from app.failures import explain_failure
-from app.forms import FormErrors, FormValues, Message
-from app.storage import FrameStore, TaskRecord
+from app.forms import FormErrors, FormValues, Message, frame_data_uri
+from app.storage import FrameStore
+from app.tasks import TaskRecord, TaskStatus, frame_ref
 from app.upstream import UpstreamClient, UpstreamError
 
 
@@ -27,7 +28,7 @@ def form_context(catalogue: Catalogue, values: FormValues, errors: FormErrors) -
 
 def upstream_messages(error: UpstreamError) -> list[Message]:
     """An upstream failure as the page says it: what it means, then the upstream's own words."""
-    messages = [Message(f"upstream.kind.{error.kind}", {"status": error.status or "—"})]
+    messages = [Message(f"upstream.kind.{error.kind.value}", {"status": error.status or "—"})]
     if error.html:
         messages.append(Message("upstream.html_page", {"status": error.status or "—"}))
     if error.detail:
@@ -36,16 +37,15 @@ def upstream_messages(error: UpstreamError) -> list[Message]:
 
 
 def frame_source(stored: str | None) -> dict[str, str] | None:
-    """A stored frame name (frame:<ref> or a URL) as something a page can show."""
+    """A stored frame name (a stored-frame reference or a URL) as something a page can show."""
     if not stored:
         return None
-    if stored.startswith("frame:"):
-        return {"ref": stored.removeprefix("frame:"), "url": ""}
-    return {"ref": "", "url": stored}
+    ref = frame_ref(stored)
+    return {"ref": ref, "url": ""} if ref else {"ref": "", "url": stored}
 
 
-def elapsed_seconds(task: TaskRecord, now: float | None = None) -> int:
-    end = task.finished_at if task.finished_at is not None else (now or time.time())
+def elapsed_seconds(task: TaskRecord, now: float) -> int:
+    end = task.finished_at if task.finished_at is not None else now
     return max(0, int(end - task.submitted_at))
 
 
@@ -65,9 +65,9 @@ def task_summary(task: TaskRecord) -> dict[str, object]:
     }
 
 
-def task_status_context(task: TaskRecord, catalogue: Catalogue) -> dict[str, object]:
+def task_status_context(task: TaskRecord, catalogue: Catalogue, now: float) -> dict[str, object]:
     """Everything _task_status.html needs to draw one moment of a task's life."""
-    failure = explain_failure(task.failure_code) if task.status == "FAILED" else None
+    failure = explain_failure(task.failure_code) if task.status == TaskStatus.FAILED else None
     spec = catalogue.get(task.model or "")
     estimate = task.estimated_cost
     if estimate is None and spec is not None and task.duration is not None:
@@ -75,7 +75,7 @@ def task_status_context(task: TaskRecord, catalogue: Catalogue) -> dict[str, obj
     return {
         "task": task,
         "progress_percent": round((task.progress or 0.0) * 100),
-        "elapsed": elapsed_seconds(task),
+        "elapsed": elapsed_seconds(task, now),
         "failure": failure,
         "cost": task.cost,
         "estimate": estimate,
@@ -86,13 +86,12 @@ def task_status_context(task: TaskRecord, catalogue: Catalogue) -> dict[str, obj
 
 def request_display(task: TaskRecord, upstream: UpstreamClient, frames: FrameStore) -> dict[str, object] | None:
     """The exact request the console sent, for developers: URL, headers (no key), body, curl."""
-    if not task.request_json:
+    body = task.request_body()
+    if body is None:
         return None
-    body = json.loads(task.request_json)
     for image in body.get("promptImage", []):
-        uri = image.get("uri", "")
-        if uri.startswith("frame:"):
-            ref = uri.removeprefix("frame:")
+        ref = frame_ref(image.get("uri", ""))
+        if ref:
             path = frames.path(ref)
             size = path.stat().st_size if path else 0
             encoded_mb = f" ({size * 4 / 3 / 1024 / 1024:.2f} MB)" if size else ""
@@ -109,4 +108,43 @@ def request_display(task: TaskRecord, upstream: UpstreamClient, frames: FrameSto
         "headers": headers,
         "body": json.dumps(body, indent=2, ensure_ascii=False),
         "curl": curl,
+    }
+
+
+def frame_notes(task: TaskRecord) -> dict[str, list[Message]]:
+    """The notes kept about each prepared frame (downscaled, rotated…), as messages."""
+    return {position: [Message(key, params) for key, params in pairs] for position, pairs in task.notes().items()}
+
+
+def replayable_body(task: TaskRecord, frames: FrameStore) -> dict[str, Any] | None:
+    """The request body with each stored frame back as its data URI, exactly as it was sent.
+
+    Raises ImageProblem when a frame is no longer stored.
+    """
+    body = task.request_body()
+    if body is None:
+        return None
+    for image in body.get("promptImage", []):
+        ref = frame_ref(image.get("uri", ""))
+        if ref:
+            image["uri"] = frame_data_uri(frames, ref)
+    return body
+
+
+def task_json(task: TaskRecord, video_url: str | None) -> dict[str, object]:
+    """A task as API clients read it (names as in the upstream API where there is one)."""
+    return {
+        "id": task.id,
+        "status": task.status,
+        "progress": task.progress,
+        "failure": task.failure,
+        "failureCode": task.failure_code,
+        "createdAt": task.created_at,
+        "model": task.model,
+        "ratio": task.ratio,
+        "duration": task.duration,
+        "seed": task.seed,
+        "promptText": task.prompt,
+        "video": video_url,
+        "gone": task.gone,
     }

@@ -6,7 +6,8 @@ import pytest
 
 from app.failures import FAILURE_GROUPS
 from app.i18n import Translator, choose_language, load_messages, parse_accept_language
-from app.storage import ACTIVE_STATUSES, TERMINAL_STATUSES
+from app.tasks import TaskStatus
+from app.upstream import ErrorKind
 
 REPO = Path(__file__).resolve().parents[1]
 KEY_CALL = re.compile(r"""\bt\(\s*["']([a-zA-Z0-9_.]+)["']""")
@@ -47,12 +48,10 @@ def static_keys() -> set[str]:
 
 
 def dynamic_keys() -> set[str]:
-    keys = {f"status.{s}" for s in (*ACTIVE_STATUSES, *TERMINAL_STATUSES)}
+    keys = {f"status.{s}" for s in TaskStatus}
     for group in {*FAILURE_GROUPS.values(), "unknown"}:
         keys |= {f"failure.{group}.title", f"failure.{group}.advice"}
-    kinds = ("validation", "auth", "credits", "not_found", "rate_limit", "server", "timeout", "network", "protocol",
-             "http")
-    keys |= {f"upstream.kind.{kind}" for kind in kinds}
+    keys |= {f"upstream.kind.{kind}" for kind in ErrorKind}
     keys |= {"form.first_frame", "form.last_frame"}
     for path in (REPO / "app").rglob("*.py"):
         text = path.read_text("utf-8")

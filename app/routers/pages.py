@@ -12,7 +12,8 @@ from app.deps import CatalogueDep, FramesDep, SettingsDep, StoreDep
 from app.forms import FormErrors, FormValues, values_from_task
 from app.i18n import LANGUAGE_COOKIE, LANGUAGES
 from app.rendering import render, upstream_label
-from app.storage import TASK_ID_PATTERN
+from app.storage import TaskStore
+from app.tasks import is_task_id
 from app.views import form_context, task_summary
 
 router = APIRouter()
@@ -31,7 +32,7 @@ async def show_form(
 ) -> Response:
     """The task form with the latest tasks beside it; ?from=<id> pre-fills it from that task."""
     values = FormValues.defaults(catalogue)
-    earlier = store.get(from_task) if from_task and TASK_ID_PATTERN.match(from_task) else None
+    earlier = store.get(from_task) if from_task and is_task_id(from_task) else None
     if earlier is not None:
         values = values_from_task(earlier, catalogue)
     context = form_context(catalogue, values, FormErrors())
@@ -44,13 +45,13 @@ async def list_tasks(request: Request, store: StoreDep, id: str | None = None) -
     """The history of tasks; with ?id= it opens that task instead (the form's "open by id" box)."""
     if id is not None:
         task_id = id.strip()
-        if not TASK_ID_PATTERN.match(task_id):
+        if not is_task_id(task_id):
             return render(request, "tasks.html", _history(store) | {"open_error": True}, status_code=422)
         return RedirectResponse(request.url_for("show_task", task_id=task_id).path, status_code=303)
     return render(request, "tasks.html", _history(store) | {"open_error": False})
 
 
-def _history(store) -> dict[str, object]:
+def _history(store: TaskStore) -> dict[str, object]:
     return {"tasks": [task_summary(r) for r in store.recent(HISTORY_LIMIT)]}
 
 
