@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from app.clock import Clock, system_clock
 from app.config import Settings
 from tests.fake_upstream import FakeUpstream, started
-from tests.helpers import LiveServer, image_bytes
+from tests.helpers import SECRET, LiveServer, image_bytes
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -51,32 +52,37 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 
 
 @pytest.fixture
-def settings(make_settings: Callable[..., Settings]) -> Settings:
-    return make_settings()
-
-
-@pytest.fixture
-def make_client() -> Iterator[Callable[[Settings], TestClient]]:
-    """Open the console (lifespan included) with given settings; all are closed at the end."""
+def open_console(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., TestClient]]:
+    """Open a console (lifespan included) in front of `upstream`: a FakeUpstream, or None for the
+    built-in simulator. Settings are overridden by env-var name; `clock` is the console's "now".
+    Every console opened is closed at the end of the test."""
     from app.main import create_app
 
     opened: list[TestClient] = []
 
-    def open_client(settings: Settings) -> TestClient:
-        client = TestClient(create_app(settings), follow_redirects=False)
-        client.__enter__()
-        opened.append(client)
-        return client
+    def open_(upstream: FakeUpstream | None = None, *, clock: Clock = system_clock, **overrides: object) -> TestClient:
+        if upstream is not None:
+            overrides = {"RUNWAYML_BASE_URL": upstream.api_url, "RUNWAYML_API_SECRET": SECRET, **overrides}
+        console = TestClient(create_app(make_settings(**overrides), clock=clock), follow_redirects=False)
+        console.__enter__()
+        opened.append(console)
+        return console
 
-    yield open_client
-    for client in reversed(opened):
-        client.__exit__(None, None, None)
+    yield open_
+    for console in reversed(opened):
+        console.__exit__(None, None, None)
 
 
 @pytest.fixture
-def client(make_client: Callable[[Settings], TestClient], settings: Settings) -> TestClient:
-    """The console with the built-in simulator as upstream."""
-    return make_client(settings)
+def console(open_console: Callable[..., TestClient], fake_upstream: FakeUpstream) -> TestClient:
+    """The console in front of the fake upstream."""
+    return open_console(fake_upstream)
+
+
+@pytest.fixture
+def sim_console(open_console: Callable[..., TestClient]) -> TestClient:
+    """The console with the built-in simulator as its upstream."""
+    return open_console()
 
 
 @pytest.fixture
@@ -84,7 +90,7 @@ def serve() -> Iterator[Callable[..., LiveServer]]:
     """Start any ASGI app on loopback for the test; stopped afterwards."""
     servers: list[LiveServer] = []
 
-    def start(app) -> LiveServer:
+    def start(app: object) -> LiveServer:
         server = LiveServer(app).start()
         servers.append(server)
         return server
@@ -95,8 +101,8 @@ def serve() -> Iterator[Callable[..., LiveServer]]:
 
 
 @pytest.fixture
-def upstream(serve) -> tuple[FakeUpstream, str]:
-    """The programmable fake upstream on loopback, and the base URL the console should use."""
+def fake_upstream(serve: Callable[..., LiveServer]) -> FakeUpstream:
+    """The programmable fake upstream on loopback; its `api_url` is what a console is pointed at."""
     return started(serve)
 
 

@@ -53,13 +53,18 @@ class FakeUpstream:
         self.final_status: dict[str, dict] = {}
         self.cdn_expired = False
         self.video = FAKE_MP4
-        self.base_url = ""  # set by the test once the server runs, for output URLs
+        self.base_url = ""  # set once the server runs, for output URLs
         api = [
             Route("/v1/image_to_video", self.create, methods=["POST"]),
             Route("/v1/tasks/{task_id}", self.get, methods=["GET"]),
             Route("/v1/tasks/{task_id}", self.delete, methods=["DELETE"]),
         ]
         self.app = Starlette(routes=[Mount(prefix, routes=api), Route("/cdn/{name}", self.cdn)])
+
+    @property
+    def api_url(self) -> str:
+        """The base URL a console is given (the API lives under a path, as on relays)."""
+        return f"{self.base_url}{self.prefix}"
 
     def queue(self, route: str, **misbehaviour: object) -> None:
         """Make the next call of `route` (create, get, delete, cdn) misbehave once."""
@@ -140,9 +145,9 @@ class FakeUpstream:
         return Response(self.video, media_type="video/mp4")
 
 
-def started(serve: Callable, prefix: str = "/runwayml") -> tuple[FakeUpstream, str]:
-    """Run a FakeUpstream on loopback; returns it and the base URL the console should use."""
+def started(serve: Callable, prefix: str = "/runwayml", wrap: Callable = lambda app: app) -> FakeUpstream:
+    """Run a FakeUpstream on loopback (its ASGI app passed through `wrap` first)."""
     fake = FakeUpstream(prefix)
-    server = serve(fake.app)
+    server = serve(wrap(fake.app))
     fake.base_url = server.url
-    return fake, f"{server.url}{prefix}"
+    return fake

@@ -7,10 +7,16 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import uvicorn
 from PIL import Image
+
+# The upstream key every console under test is given; tests check it never leaks.
+SECRET = "hk-test-ZEBRA-secret-9d41c7e05b"
+VALID_FORM = {"model": "gen4_turbo", "ratio": "1280:720", "duration": "5", "promptText": "waves roll in"}
+FRAME_URL = "https://cdn.example.com/frame.png"
 
 
 class LiveServer:
@@ -71,3 +77,19 @@ def wait_until(condition: Callable[[], object], timeout: float = 20.0, step: flo
         if time.monotonic() > deadline:
             pytest.fail(f"condition not met within {timeout} s")
         time.sleep(step)
+
+
+def create_task(console: Any, frame: bytes | None = None, *, prefix: str = "", **fields: str) -> str:
+    """Submit the form and return the new task's id.
+
+    The first frame is `frame` uploaded as a PNG, or an https URL when no frame is given.
+    """
+    data = {**VALID_FORM, **fields}
+    files = None
+    if frame is None:
+        data.setdefault("first_frame_url", FRAME_URL)
+    else:
+        files = {"first_frame": ("frame.png", frame, "image/png")}
+    response = console.post(f"{prefix}/tasks", data=data, files=files)
+    assert response.status_code == 303, response.text
+    return response.headers["location"].rsplit("/", 1)[1]

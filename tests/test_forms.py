@@ -6,16 +6,8 @@ import re
 import pytest
 
 from tests.fake_upstream import started
-from tests.helpers import image_bytes
-
-VALID = {"model": "gen4_turbo", "ratio": "1280:720", "duration": "5", "promptText": "waves roll in"}
-SECRET = "hk-form-test-secret-0123456789"
-
-
-@pytest.fixture
-def console(upstream, make_settings, make_client):
-    _, base = upstream
-    return make_client(make_settings(RUNWAYML_BASE_URL=base, RUNWAYML_API_SECRET=SECRET))
+from tests.helpers import SECRET, image_bytes
+from tests.helpers import VALID_FORM as VALID
 
 
 def post(console, data=None, files=None, **kwargs):
@@ -31,8 +23,8 @@ def field_error(html: str, name: str) -> str:
     return match.group(1) if match else ""
 
 
-def test_valid_form_goes_upstream_as_documented_and_redirects(console, upstream, png):
-    fake, _ = upstream
+def test_valid_form_goes_upstream_as_documented_and_redirects(console, fake_upstream, png):
+    fake = fake_upstream
     response = post(console, {"seed": "4294967295", "watermark": "true", "notify_hook": "https://hooks.example.com/r"},
                     files={**first(png), "last_frame": ("end.jpg", image_bytes(image_format="JPEG"), "image/jpeg")})
     assert response.status_code == 303
@@ -53,8 +45,8 @@ def test_valid_form_goes_upstream_as_documented_and_redirects(console, upstream,
     assert create.headers["content-type"] == "application/json"
 
 
-def test_blank_seed_is_rolled_by_the_console_and_shown(console, upstream, png):
-    fake, _ = upstream
+def test_blank_seed_is_rolled_by_the_console_and_shown(console, fake_upstream, png):
+    fake = fake_upstream
     response = post(console, {"seed": ""}, files=first(png))
     seed = fake.calls("POST")[0].json()["seed"]
     assert isinstance(seed, int) and 0 <= seed <= 4294967295
@@ -62,15 +54,15 @@ def test_blank_seed_is_rolled_by_the_console_and_shown(console, upstream, png):
     assert f"<code data-seed>{seed}</code>" in page
 
 
-def test_an_https_url_frame_is_passed_through(console, upstream):
-    fake, _ = upstream
+def test_an_https_url_frame_is_passed_through(console, fake_upstream):
+    fake = fake_upstream
     post(console, {"first_frame_url": "https://cdn.example.com/frame.png"})
     assert fake.calls("POST")[0].json()["promptImage"] == [
         {"uri": "https://cdn.example.com/frame.png", "position": "first"}]
 
 
-def test_a_pasted_data_uri_is_checked_and_sent(console, upstream, png):
-    fake, _ = upstream
+def test_a_pasted_data_uri_is_checked_and_sent(console, fake_upstream, png):
+    fake = fake_upstream
     uri = "data:image/png;base64," + base64.b64encode(png).decode()
     assert post(console, {"first_frame_url": uri}).status_code == 303
     assert fake.calls("POST")[0].json()["promptImage"][0]["uri"] == uri
@@ -97,8 +89,8 @@ def test_a_pasted_data_uri_is_checked_and_sent(console, upstream, png):
         ({"first_frame_url": "https://cdn.example.com/a.png"}, "png", "first_frame", "either a file or a URL"),
     ],
 )
-def test_bad_input_is_refused_by_its_field_and_nothing_is_sent(console, upstream, png, data, files, field, text):
-    fake, _ = upstream
+def test_bad_input_is_refused_by_its_field_and_nothing_is_sent(console, fake_upstream, png, data, files, field, text):
+    fake = fake_upstream
     uploads = {
         None: None,
         "png": first(png),
@@ -117,8 +109,8 @@ def test_bad_input_is_refused_by_its_field_and_nothing_is_sent(console, upstream
         assert '<option value="gen4_turbo" selected>' in response.text
 
 
-def test_an_accepted_upload_is_kept_when_another_field_fails(console, upstream, png):
-    fake, _ = upstream
+def test_an_accepted_upload_is_kept_when_another_field_fails(console, fake_upstream, png):
+    fake = fake_upstream
     response = post(console, {"seed": "nope"}, files=first(png))
     assert response.status_code == 422
     ref = re.search(r'name="first_frame_ref" value="([0-9a-f]{64}\.png)"', response.text).group(1)
@@ -129,7 +121,7 @@ def test_an_accepted_upload_is_kept_when_another_field_fails(console, upstream, 
     assert fake.calls("POST")[0].json()["promptImage"][0]["uri"].endswith(base64.b64encode(png).decode())
 
 
-def test_a_kept_frame_can_be_removed(console, upstream, png):
+def test_a_kept_frame_can_be_removed(console, fake_upstream, png):
     response = post(console, {"seed": "nope"}, files=first(png))
     ref = re.search(r'name="first_frame_ref" value="([^"]+)"', response.text).group(1)
     again = post(console, {"first_frame_ref": ref, "first_frame_clear": "1"})
@@ -137,18 +129,18 @@ def test_a_kept_frame_can_be_removed(console, upstream, png):
 
 
 @pytest.mark.parametrize("ref", ["../../console.db", "0" * 64 + ".png", "abc"])
-def test_a_forged_frame_reference_is_refused(console, upstream, ref):
-    fake, _ = upstream
+def test_a_forged_frame_reference_is_refused(console, fake_upstream, ref):
+    fake = fake_upstream
     response = post(console, {"first_frame_ref": ref})
     assert response.status_code == 422 and fake.requests == []
 
 
-def test_last_frame_refused_for_a_model_without_it(tmp_path, serve, make_settings, make_client, png):
+def test_last_frame_refused_for_a_model_without_it(tmp_path, serve, open_console, png):
     catalogue = tmp_path / "c.json"
     catalogue.write_text(
         '{"models": [{"id": "solo", "ratios": ["960:960"], "durations": [5], "positions": ["first"]}]}')
-    fake, base = started(serve)
-    console = make_client(make_settings(RUNWAYML_BASE_URL=base, CONSOLE_CATALOGUE=str(catalogue)))
+    fake = started(serve)
+    console = open_console(fake, CONSOLE_CATALOGUE=str(catalogue))
     page = console.get("/").text
     assert re.search(r'<fieldset class="frame" id="last_frame-fieldset"[^>]*disabled', page)
     response = console.post("/tasks", data={"model": "solo", "ratio": "960:960", "duration": "5"},
@@ -158,13 +150,13 @@ def test_last_frame_refused_for_a_model_without_it(tmp_path, serve, make_setting
     assert fake.requests == []
 
 
-def test_an_oversized_upload_is_downscaled_and_the_page_says_so(console, upstream):
+def test_an_oversized_upload_is_downscaled_and_the_page_says_so(console, fake_upstream):
     import io
     import os
 
     from PIL import Image
 
-    fake, _ = upstream
+    fake = fake_upstream
     buffer = io.BytesIO()
     Image.frombytes("RGB", (1600, 1200), os.urandom(1600 * 1200 * 3)).save(buffer, "PNG")
     response = post(console, files={"first_frame": ("big.png", buffer.getvalue(), "image/png")})
@@ -174,9 +166,9 @@ def test_an_oversized_upload_is_downscaled_and_the_page_says_so(console, upstrea
     assert "Re-encoded as JPEG" in console.get(response.headers["location"]).text
 
 
-def test_upload_size_limit(upstream, make_settings, make_client, png):
-    fake, base = upstream
-    console = make_client(make_settings(RUNWAYML_BASE_URL=base, CONSOLE_MAX_UPLOAD_MB=0.001))
+def test_upload_size_limit(fake_upstream, open_console, png):
+    fake = fake_upstream
+    console = open_console(fake, CONSOLE_MAX_UPLOAD_MB=0.001)
     response = post(console, files=first(image_bytes(900, 600, image_format="BMP")))
     assert response.status_code == 422
     assert "larger than" in field_error(response.text, "first_frame")
@@ -197,8 +189,8 @@ def test_json_clients_get_json(console, png):
     assert good.status_code == 201 and good.json()["url"] == f"/tasks/{good.json()['id']}"
 
 
-def test_upstream_validation_issues_land_by_their_fields(console, upstream, png):
-    fake, _ = upstream
+def test_upstream_validation_issues_land_by_their_fields(console, fake_upstream, png):
+    fake = fake_upstream
     fake.queue("create", status=400, body='{"error": "Validation of body failed", "issues": '
                '[{"path": ["ratio"], "message": "Invalid enum value"}, {"path": ["promptImage", 0, "uri"], '
                '"message": "Image too small"}]}')
@@ -218,9 +210,9 @@ def test_upstream_validation_issues_land_by_their_fields(console, upstream, png)
         (502, "<html><title>502 Bad Gateway</title><body>nginx</body></html>", "text/html", "HTML page"),
     ],
 )
-def test_upstream_refusals_come_back_on_the_form_with_values_kept(console, upstream, png, status, body,
+def test_upstream_refusals_come_back_on_the_form_with_values_kept(console, fake_upstream, png, status, body,
                                                                    content_type, text):
-    fake, _ = upstream
+    fake = fake_upstream
     fake.queue("create", status=status, body=body, content_type=content_type)
     response = post(console, files=first(png))
     assert response.status_code in (422, 502)
@@ -229,8 +221,8 @@ def test_upstream_refusals_come_back_on_the_form_with_values_kept(console, upstr
     assert len(fake.calls("POST")) == 1  # a create is never retried
 
 
-def test_an_upstream_that_echoes_the_key_does_not_leak_it(console, upstream, png):
-    fake, _ = upstream
+def test_an_upstream_that_echoes_the_key_does_not_leak_it(console, fake_upstream, png):
+    fake = fake_upstream
     fake.queue("create", status=401, body=f'{{"error": {{"message": "bad key {SECRET}"}}}}')
     response = post(console, files=first(png))
     assert SECRET not in response.text and "bad key ***" in response.text

@@ -13,18 +13,16 @@ import pytest
 
 from app.main import CONTENT_SECURITY_POLICY, create_app
 from app.resources import asset_dir
-from tests.helpers import wait_until
+from tests.helpers import SECRET, VALID_FORM, create_task, wait_until
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from fastapi.testclient import TestClient
 
-SECRET = "hk-pages-test-secret-7f3a9c"
 CONTRACT_FIELDS = (
     "first_frame", "last_frame", "first_frame_url", "last_frame_url", "promptText",
     "model", "ratio", "duration", "seed", "watermark", "notify_hook",
 )
-VALID = {"model": "gen4_turbo", "ratio": "1280:720", "duration": "5"}
 URL_ATTRIBUTE = re.compile(
     r'\s(href|src|srcset|action|formaction|poster|data|hx-get|hx-post|hx-put|hx-patch|hx-delete)="([^"]*)"'
 )
@@ -41,24 +39,16 @@ def html_lang(html: str) -> str:
 
 
 @pytest.fixture
-def console(upstream, make_settings, make_client):
-    """The console in front of the fake upstream (tasks stay where the test puts them)."""
-    fake, base = upstream
-    fake.auto_advance = False
-    return make_client(make_settings(RUNWAYML_BASE_URL=base, RUNWAYML_API_SECRET=SECRET))
-
-
-def create_task(console, png, prompt: str = "waves roll in", prefix: str = "") -> str:
-    response = console.post(f"{prefix}/tasks", data={**VALID, "promptText": prompt},
-                            files={"first_frame": ("frame.png", png, "image/png")})
-    assert response.status_code == 303, response.text
-    return response.headers["location"].rsplit("/", 1)[1]
+def fake_upstream(fake_upstream):
+    """The fake upstream, with tasks staying where the test puts them."""
+    fake_upstream.auto_advance = False
+    return fake_upstream
 
 
 # --- the form ----------------------------------------------------------------------------------
 
-def test_form_page_carries_every_contract_field(client):
-    response = client.get("/")
+def test_form_page_carries_every_contract_field(sim_console):
+    response = sim_console.get("/")
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/html; charset=utf-8"
     names = set(re.findall(r'\sname="([^"]+)"', response.text))
@@ -69,25 +59,25 @@ def test_form_page_carries_every_contract_field(client):
     assert re.search(r'<input type="file" id="last_frame" name="last_frame"', response.text)
 
 
-def test_form_says_plainly_that_the_simulator_answers(client):
-    page = client.get("/").text
+def test_form_says_plainly_that_the_simulator_answers(sim_console):
+    page = sim_console.get("/").text
     banner = re.search(r'<div class="sim-banner" role="note">(.*?)</div>', page, re.S)
     assert banner and "built-in simulator answers" in banner.group(1)
     assert "RUNWAYML_BASE_URL" in banner.group(1)
 
 
-def test_a_configured_upstream_is_named_and_no_simulator_is_mentioned(console, upstream):
-    _, base = upstream
+def test_a_configured_upstream_is_named_and_no_simulator_is_mentioned(console, fake_upstream):
+    base = fake_upstream.api_url
     page = console.get("/").text
     assert f"<code>{base}</code>" in page
     assert "simulator" not in page.lower()
     assert SECRET not in page
 
 
-def test_credentials_in_the_base_url_are_never_shown(upstream, make_settings, make_client):
-    _, base = upstream
+def test_credentials_in_the_base_url_are_never_shown(fake_upstream, open_console):
+    base = fake_upstream.api_url
     with_credentials = base.replace("http://", "http://relayuser:relaypass@")
-    console = make_client(make_settings(RUNWAYML_BASE_URL=with_credentials))
+    console = open_console(RUNWAYML_BASE_URL=with_credentials)
     page = console.get("/").text
     health = console.get("/healthz").text
     assert f"<code>{base}</code>" in page
@@ -97,40 +87,40 @@ def test_credentials_in_the_base_url_are_never_shown(upstream, make_settings, ma
 
 def test_the_form_lists_recent_tasks_newest_first(console, png):
     for prompt in ("prompt-one", "prompt-two", "prompt-three"):
-        create_task(console, png, prompt)
+        create_task(console, png, promptText=prompt)
     recent = re.findall(r'<span class="prompt-line">([^<]*)</span>', console.get("/").text)
     assert recent == ["prompt-three", "prompt-two", "prompt-one"]
 
 
 # --- language ----------------------------------------------------------------------------------
 
-def test_english_is_the_default(client):
-    page = client.get("/").text
+def test_english_is_the_default(sim_console):
+    page = sim_console.get("/").text
     assert html_lang(page) == "en" and "New image-to-video task" in page
 
 
 @pytest.mark.parametrize("accept", ["zh-CN", "zh-CN,zh;q=0.9,en;q=0.8", "fr-FR, zh;q=0.5, en;q=0.1", "zh-Hans-CN"])
-def test_accept_language_chinese_gives_a_chinese_page(client, accept):
-    page = client.get("/", headers={"Accept-Language": accept}).text
+def test_accept_language_chinese_gives_a_chinese_page(sim_console, accept):
+    page = sim_console.get("/", headers={"Accept-Language": accept}).text
     assert html_lang(page) == "zh-CN"
     assert "新建图生视频任务" in page and "历史记录" in page
     assert "New image-to-video task" not in page
 
 
-def test_the_language_switch_sets_a_cookie_and_goes_back_where_it_was_clicked(client):
-    response = client.get("/lang/zh-CN", headers={"Referer": "http://testserver/tasks?id=&x=1"})
+def test_the_language_switch_sets_a_cookie_and_goes_back_where_it_was_clicked(sim_console):
+    response = sim_console.get("/lang/zh-CN", headers={"Referer": "http://testserver/tasks?id=&x=1"})
     assert response.status_code == 303
     assert response.headers["location"] == "/tasks?id=&x=1"
     cookie = response.headers["set-cookie"]
     assert cookie.startswith("lang=zh-CN;") and "HttpOnly" in cookie and "SameSite=lax" in cookie
     # the cookie now wins over the browser's wish
-    assert html_lang(client.get("/", headers={"Accept-Language": "en"}).text) == "zh-CN"
-    client.get("/lang/en")
-    assert html_lang(client.get("/", headers={"Accept-Language": "zh-CN"}).text) == "en"
+    assert html_lang(sim_console.get("/", headers={"Accept-Language": "en"}).text) == "zh-CN"
+    sim_console.get("/lang/en")
+    assert html_lang(sim_console.get("/", headers={"Accept-Language": "zh-CN"}).text) == "en"
 
 
-def test_the_language_switch_without_a_referer_goes_to_the_form(client):
-    response = client.get("/lang/zh-CN")
+def test_the_language_switch_without_a_referer_goes_to_the_form(sim_console):
+    response = sim_console.get("/lang/zh-CN")
     assert response.status_code == 303 and response.headers["location"] == "/"
 
 
@@ -150,9 +140,9 @@ def test_the_language_switch_without_a_referer_goes_to_the_form(client):
         ("/lang/zh-CN?next=//evil.example/", None),
     ],
 )
-def test_the_language_switch_never_redirects_to_another_host(client, url, referer):
+def test_the_language_switch_never_redirects_to_another_host(sim_console, url, referer):
     headers = {"Referer": referer} if referer is not None else {}
-    response = client.get(url, headers=headers)
+    response = sim_console.get(url, headers=headers)
     assert response.status_code == 303
     location = response.headers["location"]
     assert location.startswith("/") and not location.startswith("//")
@@ -161,15 +151,15 @@ def test_the_language_switch_never_redirects_to_another_host(client, url, refere
     assert resolved.scheme == "http" and resolved.netloc == "testserver"
 
 
-def test_lang_query_parameter_switches_only_the_page_it_is_on(client):
-    response = client.get("/?lang=zh-CN")
+def test_lang_query_parameter_switches_only_the_page_it_is_on(sim_console):
+    response = sim_console.get("/?lang=zh-CN")
     assert html_lang(response.text) == "zh-CN"
     assert "set-cookie" not in response.headers
-    assert html_lang(client.get("/").text) == "en"
+    assert html_lang(sim_console.get("/").text) == "en"
 
 
-def test_an_unknown_language_code_is_a_plain_404_page(client):
-    response = client.get("/lang/tlh")
+def test_an_unknown_language_code_is_a_plain_404_page(sim_console):
+    response = sim_console.get("/lang/tlh")
     assert response.status_code == 404
     assert "text/html" in response.headers["content-type"] and "Error 404" in response.text
     assert "set-cookie" not in response.headers
@@ -184,41 +174,41 @@ def test_an_unknown_language_code_is_a_plain_404_page(client):
         ("/", {}, {"Accept-Language": "zh;q=nope"}),
     ],
 )
-def test_unknown_or_garbled_language_wishes_fall_back_to_english(client, url, cookies, headers):
-    client.cookies.update(cookies)
-    response = client.get(url, headers=headers)
+def test_unknown_or_garbled_language_wishes_fall_back_to_english(sim_console, url, cookies, headers):
+    sim_console.cookies.update(cookies)
+    response = sim_console.get(url, headers=headers)
     assert response.status_code == 200 and html_lang(response.text) == "en"
 
 
 # --- history and "open a task by id" -----------------------------------------------------------
 
 def test_history_lists_tasks_newest_first_with_links(console, png):
-    ids = [create_task(console, png, prompt) for prompt in ("prompt-a", "prompt-b", "prompt-c")]
+    ids = [create_task(console, png, promptText=prompt) for prompt in ("prompt-a", "prompt-b", "prompt-c")]
     page = console.get("/tasks").text
     assert re.findall(r'<span class="prompt-line">([^<]*)</span>', page) == ["prompt-c", "prompt-b", "prompt-a"]
     assert re.findall(r'<a href="/tasks/([^"]+)" class="task-item">', page) == ids[::-1]
 
 
-def test_history_without_tasks_says_so(client):
-    response = client.get("/tasks")
+def test_history_without_tasks_says_so(sim_console):
+    response = sim_console.get("/tasks")
     assert response.status_code == 200 and "No tasks yet." in response.text
 
 
-def test_open_by_id_redirects_to_the_task(client):
-    response = client.get("/tasks", params={"id": "  c7f2b640-9adb-4565-8e99-f759cacef00c \n"})
+def test_open_by_id_redirects_to_the_task(sim_console):
+    response = sim_console.get("/tasks", params={"id": "  c7f2b640-9adb-4565-8e99-f759cacef00c \n"})
     assert response.status_code == 303
     assert response.headers["location"] == "/tasks/c7f2b640-9adb-4565-8e99-f759cacef00c"
 
 
 @pytest.mark.parametrize("bad_id", ["", "../console.db", "a/b", "-leading-dash", "x" * 129, "é", "a b", "a%00"])
-def test_open_by_id_with_a_malformed_id_explains_it_on_the_history_page(client, bad_id):
-    response = client.get("/tasks", params={"id": bad_id})
+def test_open_by_id_with_a_malformed_id_explains_it_on_the_history_page(sim_console, bad_id):
+    response = sim_console.get("/tasks", params={"id": bad_id})
     assert response.status_code == 422
     assert "That is not a valid task id." in response.text and "Task history" in response.text
 
 
-def test_a_well_formed_but_unknown_id_is_a_clear_404_page(client):
-    opened = client.get("/tasks", params={"id": "no-such-task-anywhere"}, follow_redirects=True)
+def test_a_well_formed_but_unknown_id_is_a_clear_404_page(sim_console):
+    opened = sim_console.get("/tasks", params={"id": "no-such-task-anywhere"}, follow_redirects=True)
     assert opened.status_code == 404
     assert "Error 404" in opened.text and "Not found: no such page or task." in opened.text
     assert 'href="/"' in opened.text
@@ -226,44 +216,44 @@ def test_a_well_formed_but_unknown_id_is_a_clear_404_page(client):
 
 # --- health, error pages, headers --------------------------------------------------------------
 
-def test_healthz_reports_the_simulator_and_the_models(client):
-    response = client.get("/healthz")
+def test_healthz_reports_the_simulator_and_the_models(sim_console):
+    response = sim_console.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"ok": True, "upstream": "simulator", "simulator": True,
                                "models": ["gen4_turbo", "gen3a_turbo"]}
 
 
-def test_healthz_names_a_configured_upstream_but_not_its_key(console, upstream):
-    _, base = upstream
+def test_healthz_names_a_configured_upstream_but_not_its_key(console, fake_upstream):
+    base = fake_upstream.api_url
     health = console.get("/healthz")
     assert health.json()["upstream"] == base and health.json()["simulator"] is False
     assert SECRET not in health.text
 
 
-def test_an_unknown_page_is_a_404_page_in_html(client):
-    response = client.get("/no/such/page", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+def test_an_unknown_page_is_a_404_page_in_html(sim_console):
+    response = sim_console.get("/no/such/page", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
     assert response.status_code == 404
     assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert "<h1>Error 404</h1>" in response.text and "Not found: no such page or task." in response.text
 
 
-def test_an_unknown_page_is_a_404_in_json_for_api_clients(client):
-    response = client.get("/no/such/page", headers={"Accept": "application/json"})
+def test_an_unknown_page_is_a_404_in_json_for_api_clients(sim_console):
+    response = sim_console.get("/no/such/page", headers={"Accept": "application/json"})
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/json"
     assert response.json() == {"error": "Not Found"}
 
 
-def test_a_wrong_method_is_a_405_page_that_says_what_is_allowed(client):
-    response = client.delete("/healthz")
+def test_a_wrong_method_is_a_405_page_that_says_what_is_allowed(sim_console):
+    response = sim_console.delete("/healthz")
     assert response.status_code == 405 and "Error 405" in response.text
     assert response.headers["allow"] == "GET"
-    as_json = client.put("/", headers={"Accept": "application/json"})
+    as_json = sim_console.put("/", headers={"Accept": "application/json"})
     assert as_json.status_code == 405 and "error" in as_json.json()
 
 
-def test_error_pages_follow_the_language(client):
-    response = client.get("/nope", headers={"Accept-Language": "zh-CN"})
+def test_error_pages_follow_the_language(sim_console):
+    response = sim_console.get("/nope", headers={"Accept-Language": "zh-CN"})
     assert response.status_code == 404 and html_lang(response.text) == "zh-CN"
     assert "未找到" in response.text
 
@@ -277,8 +267,8 @@ def test_error_pages_follow_the_language(client):
         ("POST", "/tasks"), ("DELETE", "/"),
     ],
 )
-def test_every_answer_carries_the_security_headers(client, method, url):
-    response = client.request(method, url)
+def test_every_answer_carries_the_security_headers(sim_console, method, url):
+    response = sim_console.request(method, url)
     assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     assert "default-src 'self'" in response.headers["content-security-policy"]
     assert "script-src 'self'" in response.headers["content-security-policy"]
@@ -326,8 +316,8 @@ def test_an_unexpected_error_is_a_plain_500_page_with_headers_and_no_internals(b
         ("favicon.svg", ("image/svg+xml",)),
     ],
 )
-def test_static_files_are_served_with_their_content_type(client, name, content_types):
-    response = client.get(f"/static/{name}?v=0.1.0")
+def test_static_files_are_served_with_their_content_type(sim_console, name, content_types):
+    response = sim_console.get(f"/static/{name}?v=0.1.0")
     assert response.status_code == 200
     assert response.headers["content-type"].split(";")[0] in content_types
     assert response.content == (asset_dir("static") / name).read_bytes()
@@ -335,22 +325,22 @@ def test_static_files_are_served_with_their_content_type(client, name, content_t
 
 @pytest.mark.parametrize("path", ["/static/..%2fapp%2fconfig.py", "/static/../app/config.py",
                                   "/static/%2e%2e/pyproject.toml", "/static/nope.js", "/static/"])
-def test_static_files_do_not_leave_their_folder(client, path):
-    response = client.get(path)
+def test_static_files_do_not_leave_their_folder(sim_console, path):
+    response = sim_console.get(path)
     assert response.status_code in (400, 404)
     assert "pydantic" not in response.text and "[project]" not in response.text
 
 
 # --- same-origin URLs, with and without a root path --------------------------------------------
 
-def pages_of_a_console(console, upstream, png, prefix: str) -> dict[str, str]:
+def pages_of_a_console(console, fake_upstream, png, prefix: str) -> dict[str, str]:
     """Every kind of page the console shows, with a finished task (and its video) on it."""
-    fake, _ = upstream
+    fake = fake_upstream
     fake.auto_advance = True
-    task_id = create_task(console, png, "a crawl", prefix=prefix)
+    task_id = create_task(console, png, prefix=prefix, promptText="a crawl")
     wait_until(lambda: console.get(f"{prefix}/tasks/{task_id}", headers={"Accept": "application/json"})
                .json()["video"])
-    refused = console.post(f"{prefix}/tasks", data={**VALID, "seed": "not a seed"},
+    refused = console.post(f"{prefix}/tasks", data={**VALID_FORM, "seed": "not a seed"},
                            files={"first_frame": ("frame.png", png, "image/png")})
     assert refused.status_code == 422
     pages = {
@@ -379,23 +369,22 @@ def assert_same_origin_under(console, pages: dict[str, str], root: str) -> None:
                 assert followed.status_code in (200, 286, 303), f"{name}: {attribute}={url} → {followed.status_code}"
 
 
-def test_every_url_in_every_page_is_same_origin_and_works(console, upstream, png):
-    assert_same_origin_under(console, pages_of_a_console(console, upstream, png, ""), "")
+def test_every_url_in_every_page_is_same_origin_and_works(console, fake_upstream, png):
+    assert_same_origin_under(console, pages_of_a_console(console, fake_upstream, png, ""), "")
 
 
 @pytest.fixture
-def prefixed_console(upstream, make_settings, make_client):
-    _, base = upstream
-    return make_client(make_settings(RUNWAYML_BASE_URL=base, RUNWAYML_API_SECRET=SECRET, CONSOLE_ROOT_PATH="/runway"))
+def prefixed_console(fake_upstream, open_console):
+    return open_console(fake_upstream, CONSOLE_ROOT_PATH="/runway")
 
 
 @pytest.mark.parametrize("proxy", ["strips-prefix", "keeps-prefix"])
-def test_under_a_root_path_every_url_starts_with_it_whatever_the_proxy_does(prefixed_console, upstream, png,
+def test_under_a_root_path_every_url_starts_with_it_whatever_the_proxy_does(prefixed_console, fake_upstream, png,
                                                                                proxy):
     prefix = "" if proxy == "strips-prefix" else "/runway"
-    pages = pages_of_a_console(prefixed_console, upstream, png, prefix)
+    pages = pages_of_a_console(prefixed_console, fake_upstream, png, prefix)
     assert_same_origin_under(prefixed_console, pages, "/runway")
-    created = prefixed_console.post(f"{prefix}/tasks", data={**VALID},
+    created = prefixed_console.post(f"{prefix}/tasks", data=VALID_FORM,
                                     files={"first_frame": ("frame.png", png, "image/png")})
     assert created.headers["location"].startswith("/runway/tasks/")
     assert prefixed_console.get(f"{prefix}/tasks?id=abc").headers["location"] == "/runway/tasks/abc"
@@ -489,13 +478,11 @@ def odd_request(rng: random.Random, task_id: str) -> tuple[str, str, dict[str, s
 
 
 @pytest.fixture
-def console_with_a_task(client, png):
+def console_with_a_task(sim_console, png):
     """The simulator console with one settled task, so task routes reach past the id check."""
-    response = client.post("/tasks", data={**VALID, "promptText": "fuzz me [sim:moderation]"},
-                           files={"first_frame": ("frame.png", png, "image/png")})
-    task_id = response.headers["location"].rsplit("/", 1)[1]
-    wait_until(lambda: client.get(f"/tasks/{task_id}/status").status_code == 286)
-    return client, task_id
+    task_id = create_task(sim_console, png, promptText="fuzz me [sim:moderation]")
+    wait_until(lambda: sim_console.get(f"/tasks/{task_id}/status").status_code == 286)
+    return sim_console, task_id
 
 
 @pytest.mark.parametrize("seed", range(4))

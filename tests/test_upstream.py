@@ -7,7 +7,7 @@ import json
 import socket
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pytest
@@ -15,8 +15,9 @@ from starlette.applications import Starlette
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-import app.upstream as upstream_module
+from app.backoff import Backoff
 from app.i18n import Translator
+from app.media import VideoDownloads, VideoStore
 from app.upstream import CreatedTask, UpstreamClient, UpstreamError
 from app.views import upstream_messages
 from tests.fake_upstream import FAKE_MP4, FakeUpstream, started
@@ -44,14 +45,23 @@ def fake(upstream) -> FakeUpstream:
 
 
 @pytest.fixture
-def run(upstream) -> Callable[..., object]:
+def sleeps() -> list[float]:
+    """The backoff waits the client asks for, recorded instead of slept."""
+    return []
+
+
+@pytest.fixture
+def run(upstream, sleeps) -> Callable[..., object]:
     """Run one action against an UpstreamClient on a real httpx.AsyncClient pointed at the fake."""
     _, base = upstream
+
+    async def record(seconds: float) -> None:
+        sleeps.append(seconds)
 
     def call(action: Action, *, base_url: str = base, key: str = SECRET, **options: object) -> object:
         async def main() -> object:
             async with httpx.AsyncClient(follow_redirects=True) as http:  # as the console's client
-                client = UpstreamClient(http, base_url, key, **{**CLIENT_OPTIONS, **options})
+                client = UpstreamClient(http, base_url, key, sleep=record, **{**CLIENT_OPTIONS, **options})
                 return await action(client)
 
         return asyncio.run(main())
@@ -69,19 +79,6 @@ def fail(run) -> Callable[..., UpstreamError]:
         return caught.value
 
     return call
-
-
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The backoff waits the client asks for, recorded instead of slept."""
-    asked: list[float] = []
-
-    async def record(seconds: float) -> None:
-        asked.append(seconds)
-        await asyncio.sleep(0)
-
-    monkeypatch.setattr(upstream_module, "asyncio", SimpleNamespace(sleep=record))
-    return asked
 
 
 @pytest.fixture
@@ -369,14 +366,17 @@ def videos(tmp_path: Path) -> Path:
     return folder
 
 
-def download(url: str, dest: Path, **kwargs: object) -> Action:
-    return lambda client: client.download(url, dest, **kwargs)
+def download(url: str, dest: Path, **kwargs: Any) -> Action:
+    """Fetch `url` through the media cache into `dest` (a folder of videos named by task id)."""
+    return lambda client: VideoDownloads(VideoStore(dest.parent), client, retry=Backoff(1, 1)).fetch(
+        dest.stem, url, **kwargs
+    )
 
 
 def test_a_video_is_streamed_to_its_file_without_the_key(run, fake, videos):
     dest = videos / "task-1.mp4"
-    size = run(download(fake.output_url("task-1"), dest))
-    assert size == len(FAKE_MP4) and dest.read_bytes() == FAKE_MP4
+    assert run(download(fake.output_url("task-1"), dest)) == "task-1.mp4"
+    assert dest.read_bytes() == FAKE_MP4
     assert sorted(p.name for p in videos.iterdir()) == ["task-1.mp4"]
     (cdn,) = fake.calls("GET", "/cdn/")
     assert "authorization" not in cdn.headers and "x-runway-version" not in cdn.headers
