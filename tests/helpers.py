@@ -93,3 +93,19 @@ def create_task(console: Any, frame: bytes | None = None, *, prefix: str = "", *
     response = console.post(f"{prefix}/tasks", data=data, files=files)
     assert response.status_code == 303, response.text
     return response.headers["location"].rsplit("/", 1)[1]
+
+
+class FakeClock:
+    """A clock for the console that moves only when the test says so (callable like time.time)."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def advance_to(self, moment: float) -> None:
+        self.now = max(self.now, moment)

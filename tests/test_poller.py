@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import html
-import math
-import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,17 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.storage import TaskStore
 from tests.fake_upstream import FAKE_MP4, FakeUpstream, started
-from tests.helpers import LiveServer, wait_until
+from tests.helpers import FRAME_URL, SECRET, FakeClock, LiveServer, create_task, wait_until
 
-SECRET = "hk-poller-test-secret-0123456789abcdef"
-FORM = {
-    "model": "gen4_turbo",
-    "ratio": "1280:720",
-    "duration": "5",
-    "promptText": "waves roll in",
-    "first_frame_url": "https://cdn.example.com/frame.png",
-}
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from fastapi.testclient import TestClient
+
 BAD_OUTPUT = {
     "status": "FAILED",
     "failure": "The output did not pass our quality checks.",
@@ -32,8 +28,9 @@ BAD_OUTPUT = {
 
 @dataclass
 class Upstream:
+    """The fake upstream with the server it runs on, and what it has seen."""
+
     fake: FakeUpstream
-    base: str
     server: LiveServer
 
     def polls(self, task_id: str) -> int:
@@ -52,8 +49,8 @@ def upstream(serve) -> Upstream:
         servers.append(serve(app))
         return servers[-1]
 
-    fake, base = started(keep)
-    return Upstream(fake, base, servers[0])
+    fake = started(keep)
+    return Upstream(fake, servers[0])
 
 
 @pytest.fixture
@@ -62,21 +59,14 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def open_console(upstream, make_settings, make_client, data_dir) -> Callable[..., object]:
-    """The console pointed at the fake upstream, with settings overridden by env-var name."""
-
-    def open_(**overrides: object):
-        settings = make_settings(
-            RUNWAYML_BASE_URL=upstream.base, RUNWAYML_API_SECRET=SECRET, CONSOLE_DATA_DIR=data_dir, **overrides
-        )
-        return make_client(settings)
-
-    return open_
+def open_poller_console(upstream, open_console, data_dir) -> Callable[..., TestClient]:
+    """A console in front of this module's upstream, keeping its data in `data_dir`."""
+    return lambda **options: open_console(upstream.fake, CONSOLE_DATA_DIR=data_dir, **options)
 
 
 @pytest.fixture
-def console(open_console):
-    return open_console()
+def console(open_poller_console) -> TestClient:
+    return open_poller_console()
 
 
 @pytest.fixture
@@ -84,10 +74,9 @@ def video_file(data_dir) -> Callable[[str], Path]:
     return lambda task_id: data_dir / "videos" / f"{task_id}.mp4"
 
 
-def create_task(console) -> str:
-    response = console.post("/tasks", data=FORM)
-    assert response.status_code == 303, response.text
-    return response.headers["location"].rsplit("/", 1)[1]
+def store_of(console: TestClient) -> TaskStore:
+    """The console's task store, as its lifespan opened it."""
+    return console.app_state["services"].store
 
 
 def status(console, task_id: str) -> httpx.Response:
@@ -107,15 +96,15 @@ def settled_as(console, task_id: str, wanted: str) -> Callable[[], bool]:
     return check
 
 
-def assert_no_more_polls(upstream: Upstream, task_id: str, interval: float) -> None:
-    """Several poll intervals pass and the upstream hears nothing more about the task."""
-    before = upstream.polls(task_id)
-    time.sleep(interval * 4)
-    assert upstream.polls(task_id) == before
+def assert_never_polled_again(console: TestClient, task_id: str) -> None:
+    """However much time passes, the poller has no reason to ask the upstream about the task again."""
+    task = store_of(console).get(task_id)
+    assert task is not None and task.is_settled
+    assert task_id not in [t.id for t in store_of(console).due(now=float("inf"), limit=1000)]
 
 
 def test_the_server_alone_follows_a_task_and_downloads_its_video(console, upstream, video_file):
-    task_id = create_task(console)
+    task_id = create_task(console, first_frame_url=FRAME_URL)
     # No page is opened: only the filesystem is watched.
     wait_until(lambda: video_file(task_id).is_file(), timeout=10)
     assert video_file(task_id).read_bytes() == FAKE_MP4
@@ -125,18 +114,18 @@ def test_the_server_alone_follows_a_task_and_downloads_its_video(console, upstre
     assert cdn.path == f"/cdn/{task_id}.mp4"
     assert "authorization" not in cdn.headers
     assert f'src="/tasks/{task_id}/video.mp4"' in status(console, task_id).text
-    assert_no_more_polls(upstream, task_id, 0.2)
+    assert_never_polled_again(console, task_id)
 
 
 def test_the_video_is_served_with_range_after_the_cdn_link_expires_and_the_upstream_is_down(
     console, upstream, video_file
 ):
-    task_id = create_task(console)
+    task_id = create_task(console, first_frame_url=FRAME_URL)
     wait_until(settled_as(console, task_id, "SUCCEEDED"), timeout=10)
     upstream.fake.cdn_expired = True
     upstream.server.stop()
     with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{upstream.base}/v1/tasks/{task_id}", timeout=2)
+        httpx.get(f"{upstream.fake.api_url}/v1/tasks/{task_id}", timeout=2)
 
     part = console.get(f"/tasks/{task_id}/video.mp4", headers={"Range": "bytes=100-199"})
     assert part.status_code == 206
@@ -151,32 +140,26 @@ def test_the_video_is_served_with_range_after_the_cdn_link_expires_and_the_upstr
     assert page.status_code == 200 and f'src="/tasks/{task_id}/video.mp4"' in page.text
 
 
-def test_many_tabs_watching_a_task_do_not_add_upstream_polls(open_console, upstream):
-    interval = 1.0
-    console = open_console(CONSOLE_POLL_INTERVAL=interval)
+def test_many_tabs_watching_a_task_do_not_add_upstream_polls(open_poller_console, upstream):
+    clock = FakeClock()
+    console = open_poller_console(clock=clock, CONSOLE_POLL_INTERVAL=1.0)
     upstream.fake.auto_advance = False  # the task stays PENDING, so the poller keeps following it
-    started = time.monotonic()
-    task_id = create_task(console)
-    hits = 0
-    for round_ in range(50):
-        if round_ % 5 == 0:  # a tab opening the full page now and then (that wakes the poller)
-            assert console.get(f"/tasks/{task_id}").status_code == 200
-            hits += 1
-        assert status(console, task_id).status_code == 200
-        hits += 1
-        time.sleep(0.04)
-    polls = upstream.polls(task_id)
-    elapsed = time.monotonic() - started
-    # One GET per interval at most, however many requests the tabs make.
-    assert polls <= elapsed / interval + 1
-    assert polls * 10 < hits
-    wait_until(lambda: upstream.polls(task_id) >= 1, timeout=5)  # and the server does poll
+    task_id = create_task(console, first_frame_url=FRAME_URL)
+    for interval in range(3):
+        for round_ in range(20):
+            if round_ % 5 == 0:  # a tab opening the full page now and then (that wakes the poller)
+                assert console.get(f"/tasks/{task_id}").status_code == 200
+            assert status(console, task_id).status_code == 200
+        clock.advance(1.0)
+        wait_until(lambda: upstream.polls(task_id) >= interval + 1)  # noqa: B023 - awaited here
+    # One GET per interval, however many requests the tabs made.
+    assert upstream.polls(task_id) == 3
 
 
 def test_a_failed_task_shows_its_failure_code_and_advice_and_stops_polling(console, upstream):
     fake = upstream.fake
     fake.auto_advance = False
-    task_id = create_task(console)
+    task_id = create_task(console, first_frame_url=FRAME_URL)
     fake.final_status[task_id] = BAD_OUTPUT
     fake.auto_advance = True
     wait_until(settled_as(console, task_id, "FAILED"), timeout=10)
@@ -190,13 +173,13 @@ def test_a_failed_task_shows_its_failure_code_and_advice_and_stops_polling(conso
     assert "retrying rarely helps" in page
     assert "Cancel task" not in text(fragment)
     assert upstream.cdn_calls() == []
-    assert_no_more_polls(upstream, task_id, 0.2)
+    assert_never_polled_again(console, task_id)
 
 
 def test_a_task_the_upstream_no_longer_knows_is_marked_gone(console, upstream):
     fake = upstream.fake
     fake.auto_advance = False
-    task_id = create_task(console)
+    task_id = create_task(console, first_frame_url=FRAME_URL)
     del fake.tasks[task_id]  # deleted upstream: GET answers 404 {"error": "Task not found"}
     wait_until(lambda: status(console, task_id).status_code == 286, timeout=10)
 
@@ -205,7 +188,7 @@ def test_a_task_the_upstream_no_longer_knows_is_marked_gone(console, upstream):
     assert page.status_code == 200 and "no longer exists upstream" in page.text
     assert console.get(f"/tasks/{task_id}", headers={"Accept": "application/json"}).json()["gone"] is True
     assert upstream.polls(task_id) == 1
-    assert_no_more_polls(upstream, task_id, 0.2)
+    assert_never_polled_again(console, task_id)
 
 
 TRANSIENT = [
@@ -215,36 +198,36 @@ TRANSIENT = [
 ]
 
 
-def test_the_poller_backs_off_while_the_upstream_fails_then_recovers(open_console, upstream, video_file):
-    interval = 0.1
+def test_the_poller_backs_off_while_the_upstream_fails_then_recovers(open_poller_console, upstream, video_file):
+    clock = FakeClock()
     # One attempt per poll, so every failure reaches the poller and its own backoff shows.
-    console = open_console(CONSOLE_POLL_INTERVAL=interval, CONSOLE_UPSTREAM_RETRIES=1)
-    fake = upstream.fake
-    for index in range(60):
+    console = open_poller_console(clock=clock, CONSOLE_POLL_INTERVAL=0.1, CONSOLE_UPSTREAM_RETRIES=1)
+    store, fake = store_of(console), upstream.fake
+    for index in range(5):
         fake.queue("get", **TRANSIENT[index % len(TRANSIENT)])
-    started = time.monotonic()
-    task_id = create_task(console)
+    task_id = create_task(console, first_frame_url=FRAME_URL)
 
-    wait_until(lambda: "Trouble reaching the upstream" in status(console, task_id).text, timeout=10)
-    time.sleep(0.8)  # the upstream keeps failing for a while
-    failed = upstream.polls(task_id)
-    elapsed = time.monotonic() - started
-    # Doubling waits allow about log2(elapsed / interval) polls; a fixed interval would be elapsed / interval.
-    assert 1 <= failed <= math.log2(elapsed / interval + 1) + 1
+    waits = []
+    for failures in range(1, 6):
+        clock.advance_to(store.get(task_id).next_poll_at)
+        wait_until(lambda: store.get(task_id).poll_failures == failures)  # noqa: B023 - awaited here
+        waits.append(round(store.get(task_id).next_poll_at - clock(), 6))
+    # Doubling from two intervals; the 429's Retry-After of 1 s is obeyed when longer than that.
+    assert waits == [0.2, 1.0, 0.8, 1.6, 3.2]
     trouble = text(status(console, task_id))
     assert status(console, task_id).status_code == 200 and "Cancel task" in trouble
     assert "Trouble reaching the upstream, retrying: upstream" in trouble
 
-    fake.queued["get"].clear()  # the upstream recovers
-    wait_until(settled_as(console, task_id, "SUCCEEDED"), timeout=10)
+    # The upstream has recovered: time goes on and the task finishes.
+    wait_until(lambda: clock.advance(0.1) or settled_as(console, task_id, "SUCCEEDED")())
     assert video_file(task_id).read_bytes() == FAKE_MP4
-    assert upstream.polls(task_id) == failed + 2
+    assert upstream.polls(task_id) == 5 + 2
     assert "Trouble reaching the upstream" not in status(console, task_id).text
 
 
 def test_an_expired_video_link_is_fetched_again_from_a_fresh_task(console, upstream, video_file):
     upstream.fake.queue("cdn", status=403, body="<Error><Code>AccessDenied</Code></Error>", content_type="text/xml")
-    task_id = create_task(console)
+    task_id = create_task(console, first_frame_url=FRAME_URL)
     wait_until(settled_as(console, task_id, "SUCCEEDED"), timeout=10)
     assert video_file(task_id).read_bytes() == FAKE_MP4
     assert [p.name for p in video_file(task_id).parent.iterdir()] == [f"{task_id}.mp4"]  # no partial file
@@ -253,15 +236,15 @@ def test_an_expired_video_link_is_fetched_again_from_a_fresh_task(console, upstr
 
 
 @pytest.mark.parametrize("cdn_fault, shown", [("expired", "AccessDenied"), ("undecodable", "DecodingError")])
-def test_a_video_that_cannot_be_fetched_settles_with_the_original_link(open_console, upstream, video_file,
+def test_a_video_that_cannot_be_fetched_settles_with_the_original_link(open_poller_console, upstream, video_file,
                                                                        cdn_fault, shown):
-    console = open_console(CONSOLE_POLL_INTERVAL=0.05)
+    console = open_poller_console(CONSOLE_POLL_INTERVAL=0.05)
     if cdn_fault == "expired":
         upstream.fake.cdn_expired = True
     else:
         for _ in range(10):
             upstream.fake.queue("cdn", status=200, body=FAKE_MP4, headers={"content-encoding": "gzip"})
-    task_id = create_task(console)
+    task_id = create_task(console, first_frame_url=FRAME_URL)
     wait_until(settled_as(console, task_id, "SUCCEEDED"), timeout=10)
     fragment = text(status(console, task_id))
     assert "The task succeeded but the video could not be fetched to this server." in fragment
@@ -270,12 +253,12 @@ def test_a_video_that_cannot_be_fetched_settles_with_the_original_link(open_cons
     assert len(upstream.cdn_calls()) == 5  # MAX_DOWNLOAD_ATTEMPTS, then it gives up
     assert not video_file(task_id).exists()
     assert console.get(f"/tasks/{task_id}/video.mp4").status_code == 404
-    assert_no_more_polls(upstream, task_id, 0.05)
+    assert_never_polled_again(console, task_id)
 
 
 def test_a_task_created_elsewhere_opens_by_id_and_is_followed(console, upstream, video_file):
     created = httpx.post(
-        f"{upstream.base}/v1/image_to_video",
+        f"{upstream.fake.api_url}/v1/image_to_video",
         json={"promptImage": "https://cdn.example.com/a.png", "model": "gen4_turbo", "ratio": "1280:720"},
         headers={"Authorization": "Bearer another-client", "X-Runway-Version": "2024-11-06"},
     )
@@ -299,7 +282,7 @@ def test_opening_an_id_the_upstream_does_not_know_is_a_404_page(console, upstrea
 def test_cancel_sends_delete_upstream_and_the_task_ends_cancelled(console, upstream):
     fake = upstream.fake
     fake.auto_advance = False
-    task_id = create_task(console)
+    task_id = create_task(console, first_frame_url=FRAME_URL)
 
     response = console.post(f"/tasks/{task_id}/cancel")
     assert response.status_code == 303 and response.headers["location"] == f"/tasks/{task_id}"
@@ -312,14 +295,14 @@ def test_cancel_sends_delete_upstream_and_the_task_ends_cancelled(console, upstr
     again = console.post(f"/tasks/{task_id}/cancel", headers={"HX-Request": "true"})
     assert again.status_code == 200 and 'data-status="CANCELLED"' in again.text
     assert len(fake.calls("DELETE")) == 1  # a settled task is not cancelled twice
-    assert_no_more_polls(upstream, task_id, 0.2)
+    assert_never_polled_again(console, task_id)
 
 
-def test_a_cancel_the_upstream_refuses_keeps_the_task_and_says_why(open_console, upstream):
-    console = open_console(CONSOLE_UPSTREAM_RETRIES=2)
+def test_a_cancel_the_upstream_refuses_keeps_the_task_and_says_why(open_poller_console, upstream):
+    console = open_poller_console(CONSOLE_UPSTREAM_RETRIES=2)
     fake = upstream.fake
     fake.auto_advance = False
-    task_id = create_task(console)
+    task_id = create_task(console, first_frame_url=FRAME_URL)
     for _ in range(3):
         fake.queue("delete", status=503, body='{"error": "overloaded"}')
 
@@ -333,32 +316,37 @@ def test_a_cancel_the_upstream_refuses_keeps_the_task_and_says_why(open_console,
     assert SECRET not in response.text
 
 
-def test_opening_a_task_created_elsewhere_counts_as_its_first_poll(open_console, upstream):
-    console = open_console(CONSOLE_POLL_INTERVAL=2.0)
+def test_opening_a_task_created_elsewhere_counts_as_its_first_poll(open_poller_console, upstream):
+    clock = FakeClock()
+    console = open_poller_console(clock=clock, CONSOLE_POLL_INTERVAL=2.0)
     created = httpx.post(
-        f"{upstream.base}/v1/image_to_video",
+        f"{upstream.fake.api_url}/v1/image_to_video",
         json={"promptImage": "https://cdn.example.com/a.png", "model": "gen4_turbo", "ratio": "1280:720"},
         headers={"Authorization": "Bearer another-client", "X-Runway-Version": "2024-11-06"},
     )
     task_id = created.json()["id"]
     assert console.get(f"/tasks/{task_id}").status_code == 200
-    time.sleep(0.5)  # the page woke the poller; the task must not be due yet
     assert upstream.polls(task_id) == 1
+    assert store_of(console).get(task_id).next_poll_at == clock() + 2.0  # the next one is a whole interval away
 
 
-def test_a_429_with_retry_after_holds_the_poller_back_that_long(console, upstream):
+def test_a_429_with_retry_after_holds_the_poller_back_that_long(open_poller_console, upstream):
+    clock = FakeClock()
+    console = open_poller_console(clock=clock)
     upstream.fake.queue("get", status=429, body='{"error": "Too many requests"}', headers={"Retry-After": "30"})
-    task_id = create_task(console)
-    wait_until(lambda: upstream.polls(task_id) == 1)
-    assert_no_more_polls(upstream, task_id, 0.4)  # ten FAST intervals, and the 30 s are not up
+    task_id = create_task(console, first_frame_url=FRAME_URL)
+    clock.advance(0.2)
+    wait_until(lambda: store_of(console).get(task_id).poll_failures == 1)
+    assert upstream.polls(task_id) == 1
+    assert store_of(console).get(task_id).next_poll_at == clock() + 30
     assert "429" in text(status(console, task_id))
 
 
 def test_a_stalled_video_download_does_not_hold_back_other_tasks(console, upstream, video_file):
     upstream.fake.queue("cdn", hang_seconds=4, status=503, body="busy", content_type="text/plain")
-    stalled = create_task(console)
+    stalled = create_task(console, first_frame_url=FRAME_URL)
     wait_until(lambda: len(upstream.cdn_calls()) == 1)
-    other = create_task(console)
+    other = create_task(console, first_frame_url=FRAME_URL)
     wait_until(settled_as(console, other, "SUCCEEDED"), timeout=3.5)
     wait_until(lambda: video_file(other).exists(), timeout=3.5)
     assert not video_file(stalled).exists()  # still waiting on the CDN: the other task did not wait for it

@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,9 +102,9 @@ def test_updates_are_stamped_with_the_injected_clock(tmp_path, old_data_dir):
 
 
 def test_the_console_serves_every_page_video_frame_and_request_of_an_old_data_dir(
-    old_data_dir, make_settings, open_console: Callable[..., object]
+    old_data_dir, open_console: Callable[..., Any]
 ):
-    console = open_console(make_settings(CONSOLE_DATA_DIR=old_data_dir))
+    console = open_console(CONSOLE_DATA_DIR=old_data_dir)
     history = console.get("/tasks").text
     for task_id in FIXTURE_STATUSES:
         assert task_id in history

@@ -12,11 +12,10 @@ import re
 
 import pytest
 
-from tests.fake_upstream import FAKE_MP4, FakeUpstream
-from tests.helpers import image_bytes, wait_until
+from tests.fake_upstream import FAKE_MP4, FakeUpstream, started
+from tests.helpers import SECRET, create_task, image_bytes, wait_until
+from tests.helpers import VALID_FORM as VALID
 
-SECRET = "hk-tasks-ZEBRA-9d41c7e05b"
-VALID = {"model": "gen4_turbo", "ratio": "1280:720", "duration": "5", "promptText": "waves roll in"}
 JSON = {"Accept": "application/json"}
 HTMX = {"HX-Request": "true"}
 
@@ -47,33 +46,20 @@ def echoing(app):
 
 
 @pytest.fixture
-def fake(serve) -> FakeUpstream:
+def fake_upstream(serve) -> FakeUpstream:
     """The fake upstream, echoing the key wherever an answer says `{auth}`; tasks stay put unless told."""
-    upstream = FakeUpstream()
-    server = serve(echoing(upstream.app))
-    upstream.base_url = server.url
-    upstream.auto_advance = False
-    return upstream
-
-
-@pytest.fixture
-def console(fake, make_settings, make_client):
-    return make_client(make_settings(RUNWAYML_BASE_URL=f"{fake.base_url}/runwayml", RUNWAYML_API_SECRET=SECRET))
-
-
-def create(console, png, **data) -> str:
-    response = console.post("/tasks", data={**VALID, **data}, files={"first_frame": ("frame.png", png, "image/png")})
-    assert response.status_code == 303, response.text
-    return response.headers["location"].removeprefix("/tasks/")
+    fake = started(serve, wrap=echoing)
+    fake.auto_advance = False
+    return fake
 
 
 def task_json(console, task_id: str) -> dict:
     return console.get(f"/tasks/{task_id}", headers=JSON).json()
 
 
-def succeed(fake: FakeUpstream, task_id: str) -> None:
-    fake.tasks[task_id].pop("progress", None)
-    fake.tasks[task_id].update(status="SUCCEEDED", output=[fake.output_url(task_id)])
+def succeed(fake_upstream: FakeUpstream, task_id: str) -> None:
+    fake_upstream.tasks[task_id].pop("progress", None)
+    fake_upstream.tasks[task_id].update(status="SUCCEEDED", output=[fake_upstream.output_url(task_id)])
 
 
 def wait_for_video(console, task_id: str) -> None:
@@ -83,7 +69,7 @@ def wait_for_video(console, task_id: str) -> None:
 # --- the task page and its status fragment -----------------------------------------------------
 
 def test_task_page_shows_parameters_frame_and_live_status(console, png):
-    task_id = create(console, png, seed="77")
+    task_id = create_task(console, png, seed="77")
     page = console.get(f"/tasks/{task_id}")
     assert page.status_code == 200
     assert f'<code class="task-id">{task_id}</code>' in page.text
@@ -95,8 +81,8 @@ def test_task_page_shows_parameters_frame_and_live_status(console, png):
     assert f'href="/?from={task_id}"' in page.text  # edit and run again
 
 
-def test_status_fragment_polls_while_active_and_answers_286_once_settled(console, fake, png):
-    task_id = create(console, png)
+def test_status_fragment_polls_while_active_and_answers_286_once_settled(console, fake_upstream, png):
+    task_id = create_task(console, png)
     url = f"/tasks/{task_id}/status"
     pending = console.get(url)
     assert pending.status_code == 200
@@ -105,13 +91,13 @@ def test_status_fragment_polls_while_active_and_answers_286_once_settled(console
     assert 'hx-swap="outerHTML"' in pending.text and 'data-settled="false"' in pending.text
     assert f'hx-post="/tasks/{task_id}/cancel"' in pending.text
 
-    fake.tasks[task_id].update(status="RUNNING", progress=0.25)
+    fake_upstream.tasks[task_id].update(status="RUNNING", progress=0.25)
     wait_until(lambda: 'data-status="RUNNING"' in console.get(url).text)
     running = console.get(url)
     assert running.status_code == 200 and 'hx-trigger="every 2s"' in running.text
     assert '<progress max="100" value="25"' in running.text
 
-    succeed(fake, task_id)
+    succeed(fake_upstream, task_id)
     wait_until(lambda: console.get(url).status_code == 286)
     done = console.get(url)
     assert 'data-status="SUCCEEDED"' in done.text and 'data-settled="true"' in done.text
@@ -121,23 +107,23 @@ def test_status_fragment_polls_while_active_and_answers_286_once_settled(console
     assert f'href="/tasks/{task_id}/video.mp4?download=1"' in done.text
 
 
-def test_a_failed_task_is_explained_and_settled(console, fake, png):
-    task_id = create(console, png)
-    fake.tasks[task_id].update(status="FAILED", failure="Content moderated", failureCode="SAFETY.INPUT.TEXT")
+def test_a_failed_task_is_explained_and_settled(console, fake_upstream, png):
+    task_id = create_task(console, png)
+    fake_upstream.tasks[task_id].update(status="FAILED", failure="Content moderated", failureCode="SAFETY.INPUT.TEXT")
     wait_until(lambda: console.get(f"/tasks/{task_id}/status").status_code == 286)
     page = console.get(f"/tasks/{task_id}").text
     assert "<q>Content moderated</q>" in page and "<code>SAFETY.INPUT.TEXT</code>" in page
     assert '<noscript><meta http-equiv="refresh"' not in page
 
 
-def test_a_video_that_cannot_be_fetched_settles_with_the_original_link(console, fake, png):
-    fake.cdn_expired = True
-    task_id = create(console, png)
-    succeed(fake, task_id)
+def test_a_video_that_cannot_be_fetched_settles_with_the_original_link(console, fake_upstream, png):
+    fake_upstream.cdn_expired = True
+    task_id = create_task(console, png)
+    succeed(fake_upstream, task_id)
     wait_until(lambda: console.get(f"/tasks/{task_id}/status").status_code == 286, timeout=30)
     fragment = console.get(f"/tasks/{task_id}/status").text
     assert "the video could not be fetched to this server" in fragment
-    assert f'href="{fake.output_url(task_id)}" rel="noreferrer noopener"' in fragment
+    assert f'href="{fake_upstream.output_url(task_id)}" rel="noreferrer noopener"' in fragment
     assert console.get(f"/tasks/{task_id}/video.mp4").status_code == 404
 
 
@@ -148,7 +134,7 @@ def test_status_of_an_unknown_or_malformed_task_is_404(console):
 
 # --- request.json ------------------------------------------------------------------------------
 
-def test_request_json_is_exactly_what_was_sent_upstream(console, fake, png):
+def test_request_json_is_exactly_what_was_sent_upstream(console, fake_upstream, png):
     last = image_bytes(image_format="JPEG")
     response = console.post("/tasks", data={**VALID, "seed": "5", "watermark": "true"},
                             files={"first_frame": ("a.png", png, "image/png"),
@@ -158,7 +144,7 @@ def test_request_json_is_exactly_what_was_sent_upstream(console, fake, png):
     assert download.status_code == 200
     assert download.headers["content-type"] == "application/json"
     assert download.headers["content-disposition"] == f'attachment; filename="request-{task_id}.json"'
-    (sent,) = fake.calls("POST", "image_to_video")
+    (sent,) = fake_upstream.calls("POST", "image_to_video")
     assert download.json() == sent.json()
     images = download.json()["promptImage"]
     assert images[0] == {"uri": "data:image/png;base64," + base64.b64encode(png).decode(), "position": "first"}
@@ -166,10 +152,10 @@ def test_request_json_is_exactly_what_was_sent_upstream(console, fake, png):
     assert SECRET not in download.text
 
 
-def test_task_page_shows_the_request_with_placeholders_for_frames_and_key(console, fake, png):
-    task_id = create(console, png)
+def test_task_page_shows_the_request_with_placeholders_for_frames_and_key(console, fake_upstream, png):
+    task_id = create_task(console, png)
     page = console.get(f"/tasks/{task_id}").text
-    assert f"<code>POST {fake.base_url}/runwayml/v1/image_to_video</code>" in page
+    assert f"<code>POST {fake_upstream.base_url}/runwayml/v1/image_to_video</code>" in page
     assert "Authorization: Bearer $RUNWAYML_API_SECRET" in page and "X-Runway-Version: 2024-11-06" in page
     assert re.search(r'"uri": "data:image/png;base64,… \(\d+\.\d\d MB\)"', html.unescape(page))
     assert base64.b64encode(png).decode()[:200] not in page  # the frame itself is only in request.json
@@ -177,7 +163,7 @@ def test_task_page_shows_the_request_with_placeholders_for_frames_and_key(consol
     assert SECRET not in page
 
 
-def test_request_json_passes_an_image_url_through(console, fake):
+def test_request_json_passes_an_image_url_through(console, fake_upstream):
     response = console.post("/tasks", data={**VALID, "first_frame_url": "https://cdn.example.com/f.png"})
     task_id = response.headers["location"].removeprefix("/tasks/")
     body = console.get(f"/tasks/{task_id}/request.json").json()
@@ -185,7 +171,7 @@ def test_request_json_passes_an_image_url_through(console, fake):
 
 
 def test_request_json_of_a_task_whose_frame_was_removed_is_a_clear_404(console, png, make_settings):
-    task_id = create(console, png)
+    task_id = create_task(console, png)
     for frame in (make_settings().data_dir / "frames").iterdir():
         frame.unlink()
     gone = console.get(f"/tasks/{task_id}/request.json")
@@ -202,10 +188,10 @@ def test_request_json_of_an_unknown_task_is_404(console):
 # --- the video ---------------------------------------------------------------------------------
 
 @pytest.fixture
-def finished(console, fake, png) -> str:
-    """A task whose (fake) video has been downloaded by the console."""
-    task_id = create(console, png)
-    succeed(fake, task_id)
+def finished(console, fake_upstream, png) -> str:
+    """A task whose (fake_upstream) video has been downloaded by the console."""
+    task_id = create_task(console, png)
+    succeed(fake_upstream, task_id)
     wait_for_video(console, task_id)
     return task_id
 
@@ -247,25 +233,25 @@ def test_an_unsatisfiable_range_is_416(console, finished):
 
 
 def test_no_video_yet_is_404(console, png):
-    task_id = create(console, png)
+    task_id = create_task(console, png)
     assert console.get(f"/tasks/{task_id}/video.mp4").status_code == 404
     assert console.get("/tasks/never-created/video.mp4").status_code == 404
 
 
 # --- cancelling --------------------------------------------------------------------------------
 
-def test_cancel_without_javascript_cancels_upstream_and_goes_back_to_the_task(console, fake, png):
-    task_id = create(console, png)
+def test_cancel_without_javascript_cancels_upstream_and_goes_back_to_the_task(console, fake_upstream, png):
+    task_id = create_task(console, png)
     response = console.post(f"/tasks/{task_id}/cancel")
     assert response.status_code == 303 and response.headers["location"] == f"/tasks/{task_id}"
-    assert [r.path for r in fake.calls("DELETE")] == [f"/runwayml/v1/tasks/{task_id}"]
-    assert fake.calls("DELETE")[0].headers["authorization"] == f"Bearer {SECRET}"
+    assert [r.path for r in fake_upstream.calls("DELETE")] == [f"/runwayml/v1/tasks/{task_id}"]
+    assert fake_upstream.calls("DELETE")[0].headers["authorization"] == f"Bearer {SECRET}"
     assert task_json(console, task_id)["status"] == "CANCELLED"
     assert console.get(f"/tasks/{task_id}/status").status_code == 286
 
 
-def test_cancel_with_htmx_swaps_in_a_settled_fragment(console, fake, png):
-    task_id = create(console, png)
+def test_cancel_with_htmx_swaps_in_a_settled_fragment(console, fake_upstream, png):
+    task_id = create_task(console, png)
     response = console.post(f"/tasks/{task_id}/cancel", headers=HTMX)
     assert response.status_code == 200
     assert response.text.lstrip().startswith('<div id="task-status"') and "<html" not in response.text
@@ -273,17 +259,19 @@ def test_cancel_with_htmx_swaps_in_a_settled_fragment(console, fake, png):
     assert "hx-trigger" not in response.text and "cancel-form" not in response.text
 
 
-def test_cancelling_a_settled_task_sends_nothing_upstream(console, fake, finished):
+def test_cancelling_a_settled_task_sends_nothing_upstream(console, fake_upstream, finished):
     response = console.post(f"/tasks/{finished}/cancel")
     assert response.status_code == 303
-    assert fake.calls("DELETE") == []
+    assert fake_upstream.calls("DELETE") == []
     assert task_json(console, finished)["status"] == "SUCCEEDED"
 
 
-def test_a_failed_cancel_keeps_the_task_running_and_says_why(console, fake, png):
-    task_id = create(console, png)
+def test_a_failed_cancel_keeps_the_task_running_and_says_why(console, fake_upstream, png):
+    task_id = create_task(console, png)
     for _ in range(6):  # three attempts per cancel, two cancels
-        fake.queue("delete", status=502, body="<html><title>502 Bad Gateway</title></html>", content_type="text/html")
+        fake_upstream.queue(
+            "delete", status=502, body="<html><title>502 Bad Gateway</title></html>", content_type="text/html"
+        )
     fragment = console.post(f"/tasks/{task_id}/cancel", headers=HTMX)
     assert fragment.status_code == 502
     assert "The upstream is overloaded or failing (HTTP 502)" in fragment.text
@@ -291,24 +279,24 @@ def test_a_failed_cancel_keeps_the_task_running_and_says_why(console, fake, png)
     page = console.post(f"/tasks/{task_id}/cancel")
     assert page.status_code == 502 and "Error 502" in page.text and "502 Bad Gateway" in page.text
     assert task_json(console, task_id)["status"] == "PENDING"
-    assert len(fake.calls("DELETE")) == 6
+    assert len(fake_upstream.calls("DELETE")) == 6
 
 
-def test_cancel_of_an_unknown_task_is_404_and_get_is_not_allowed(console, fake):
+def test_cancel_of_an_unknown_task_is_404_and_get_is_not_allowed(console, fake_upstream):
     assert console.post("/tasks/never-created/cancel").status_code == 404
     assert console.get("/tasks/never-created/cancel").status_code == 405
-    assert fake.calls("DELETE") == []
+    assert fake_upstream.calls("DELETE") == []
 
 
 # --- JSON API and tasks created elsewhere ------------------------------------------------------
 
-def test_json_clients_create_and_follow_a_task(console, fake, png):
+def test_json_clients_create_and_follow_a_task(console, fake_upstream, png):
     created = console.post("/tasks", data={**VALID, "seed": "12"}, headers=JSON,
                            files={"first_frame": ("frame.png", png, "image/png")})
     assert created.status_code == 201 and created.headers["content-type"] == "application/json"
     task_id = created.json()["id"]
     assert created.json() == {"id": task_id, "url": f"/tasks/{task_id}", "seed": 12}
-    assert task_id in fake.tasks
+    assert task_id in fake_upstream.tasks
     shown = console.get(created.json()["url"], headers=JSON)
     assert shown.status_code == 200 and shown.headers["content-type"] == "application/json"
     assert shown.json() == {
@@ -316,7 +304,7 @@ def test_json_clients_create_and_follow_a_task(console, fake, png):
         "createdAt": shown.json()["createdAt"], "model": "gen4_turbo", "ratio": "1280:720", "duration": 5,
         "seed": 12, "promptText": "waves roll in", "video": None, "gone": False,
     }
-    succeed(fake, task_id)
+    succeed(fake_upstream, task_id)
     wait_for_video(console, task_id)
     assert task_json(console, task_id)["video"] == f"/tasks/{task_id}/video.mp4"
     assert task_json(console, task_id)["progress"] == 1.0
@@ -327,10 +315,10 @@ def test_json_clients_get_a_json_404_for_an_unknown_task(console):
     assert response.status_code == 404 and response.json() == {"error": "unknown task"}
 
 
-def test_a_task_created_elsewhere_opens_by_id_and_its_video_is_fetched(console, fake):
-    fake.tasks["made-with-curl-1"] = {"id": "made-with-curl-1", "status": "SUCCEEDED",
+def test_a_task_created_elsewhere_opens_by_id_and_its_video_is_fetched(console, fake_upstream):
+    fake_upstream.tasks["made-with-curl-1"] = {"id": "made-with-curl-1", "status": "SUCCEEDED",
                                       "createdAt": "2026-11-20T08:00:00.000Z",
-                                      "output": [fake.output_url("made-with-curl-1")]}
+                                      "output": [fake_upstream.output_url("made-with-curl-1")]}
     opened = console.get("/tasks", params={"id": "made-with-curl-1"}, follow_redirects=True)
     assert opened.status_code == 200
     assert "This task was created elsewhere" in opened.text and 'data-status="SUCCEEDED"' in opened.text
@@ -340,9 +328,9 @@ def test_a_task_created_elsewhere_opens_by_id_and_its_video_is_fetched(console, 
     assert "made-with-curl-1" in console.get("/tasks").text
 
 
-def test_an_upstream_that_is_down_gives_a_502_page_when_opening_by_id(console, fake):
+def test_an_upstream_that_is_down_gives_a_502_page_when_opening_by_id(console, fake_upstream):
     for _ in range(3):
-        fake.queue("get", status=503, body='{"error": "maintenance"}')
+        fake_upstream.queue("get", status=503, body='{"error": "maintenance"}')
     response = console.get("/tasks/made-elsewhere-2")
     assert response.status_code == 502 and "Error 502" in response.text and "maintenance" in response.text
     assert "Traceback" not in response.text
@@ -350,31 +338,31 @@ def test_an_upstream_that_is_down_gives_a_502_page_when_opening_by_id(console, f
 
 # --- a real run on the simulator ---------------------------------------------------------------
 
-def test_a_png_becomes_a_playable_video_on_the_simulator(client, png):
-    response = client.post("/tasks", data={**VALID, "promptText": "a slow zoom"},
+def test_a_png_becomes_a_playable_video_on_the_simulator(sim_console, png):
+    response = sim_console.post("/tasks", data={**VALID, "promptText": "a slow zoom"},
                            files={"first_frame": ("frame.png", png, "image/png")})
     assert response.status_code == 303
     task_url = response.headers["location"]
-    wait_until(lambda: client.get(task_url, headers=JSON).json()["video"] is not None, timeout=30)
-    task = client.get(task_url, headers=JSON).json()
+    wait_until(lambda: sim_console.get(task_url, headers=JSON).json()["video"] is not None, timeout=30)
+    task = sim_console.get(task_url, headers=JSON).json()
     assert task["status"] == "SUCCEEDED" and task["progress"] == 1.0
-    video = client.get(task["video"])
+    video = sim_console.get(task["video"])
     assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
     assert video.content[4:8] == b"ftyp" and len(video.content) > 1000
-    head = client.get(task["video"], headers={"Range": "bytes=0-7"})
+    head = sim_console.get(task["video"], headers={"Range": "bytes=0-7"})
     assert head.status_code == 206 and head.content == video.content[:8]
-    assert client.get(f"{task_url}/status").status_code == 286
-    assert f'src="{task["video"]}"' in client.get(task_url).text
+    assert sim_console.get(f"{task_url}/status").status_code == 286
+    assert f'src="{task["video"]}"' in sim_console.get(task_url).text
 
 
-def test_a_moderated_prompt_fails_on_the_simulator_with_its_explanation(client, png):
-    response = client.post("/tasks", data={**VALID, "promptText": "something [sim:moderation]"},
+def test_a_moderated_prompt_fails_on_the_simulator_with_its_explanation(sim_console, png):
+    response = sim_console.post("/tasks", data={**VALID, "promptText": "something [sim:moderation]"},
                            files={"first_frame": ("frame.png", png, "image/png")})
     task_url = response.headers["location"]
-    wait_until(lambda: client.get(f"{task_url}/status").status_code == 286)
-    task = client.get(task_url, headers=JSON).json()
+    wait_until(lambda: sim_console.get(f"{task_url}/status").status_code == 286)
+    task = sim_console.get(task_url, headers=JSON).json()
     assert task["status"] == "FAILED" and task["failureCode"] == "INPUT_PREPROCESSING.SAFETY.TEXT"
-    assert "<code>INPUT_PREPROCESSING.SAFETY.TEXT</code>" in client.get(task_url).text
+    assert "<code>INPUT_PREPROCESSING.SAFETY.TEXT</code>" in sim_console.get(task_url).text
 
 
 # --- the key never leaves the server -----------------------------------------------------------
@@ -383,7 +371,7 @@ def files_under(folder) -> dict[str, bytes]:
     return {str(path): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
 
 
-def test_the_key_never_appears_in_pages_json_database_or_logs(console, fake, png, make_settings, caplog):
+def test_the_key_never_appears_in_pages_json_database_or_logs(console, fake_upstream, png, make_settings, caplog):
     caplog.set_level(logging.DEBUG)
     seen: list[str] = []
 
@@ -393,32 +381,36 @@ def test_the_key_never_appears_in_pages_json_database_or_logs(console, fake, png
         return response
 
     # a task whose first polls meet gateway pages and errors quoting the key, then succeeds
-    fake.queue("get", status=502, body="<html><title>Bad gateway for {auth}</title></html>", content_type="text/html")
-    fake.queue("get", status=503, body='{"error": "overloaded, key {auth}"}')
-    fake.queue("cdn", status=403, body="<Error>denied {auth}</Error>", content_type="text/xml")
-    task_id = create(console, png, promptText="secret test")
-    fake.auto_advance = True
+    fake_upstream.queue(
+        "get", status=502, body="<html><title>Bad gateway for {auth}</title></html>", content_type="text/html"
+    )
+    fake_upstream.queue("get", status=503, body='{"error": "overloaded, key {auth}"}')
+    fake_upstream.queue("cdn", status=403, body="<Error>denied {auth}</Error>", content_type="text/xml")
+    task_id = create_task(console, png, promptText="secret test")
+    fake_upstream.auto_advance = True
     wait_for_video(console, task_id)
-    fake.auto_advance = False
+    fake_upstream.auto_advance = False
 
     # refusals of a create, as a page and as JSON
-    fake.queue("create", status=401, body='{"error": {"message": "invalid key {auth}"}}')
+    fake_upstream.queue("create", status=401, body='{"error": {"message": "invalid key {auth}"}}')
     refused = keep(console.post("/tasks", data=VALID, files={"first_frame": ("a.png", png, "image/png")}))
     assert refused.status_code == 502 and "invalid key Bearer ***" in refused.text  # the echo happened
-    fake.queue("create", status=400, body='{"error": "Validation failed: {auth}", '
+    fake_upstream.queue("create", status=400, body='{"error": "Validation failed: {auth}", '
                '"issues": [{"path": ["ratio"], "message": "bad ratio for {auth}"}]}')
     keep(console.post("/tasks", data=VALID, headers=JSON, files={"first_frame": ("a.png", png, "image/png")}))
 
     # a cancel the upstream refuses, with and without htmx
-    other = create(console, png)
+    other = create_task(console, png)
     for _ in range(6):
-        fake.queue("delete", status=500, body='{"error": "cannot delete with {auth}"}')
+        fake_upstream.queue("delete", status=500, body='{"error": "cannot delete with {auth}"}')
     keep(console.post(f"/tasks/{other}/cancel", headers=HTMX))
     keep(console.post(f"/tasks/{other}/cancel"))
 
     # opening an unknown id while the upstream fails, as a page and as JSON
     for _ in range(6):
-        fake.queue("get", status=500, body="<html><title>Error {auth}</title></html>", content_type="text/html")
+        fake_upstream.queue(
+            "get", status=500, body="<html><title>Error {auth}</title></html>", content_type="text/html"
+        )
     keep(console.get("/tasks/elsewhere-3"))
     keep(console.get("/tasks/elsewhere-4", headers=JSON))
 
@@ -427,8 +419,8 @@ def test_the_key_never_appears_in_pages_json_database_or_logs(console, fake, png
         keep(console.get(url))
         keep(console.get(url, headers=JSON))
 
-    assert len(fake.calls("POST")) == 4
-    assert all("authorization" not in r.headers for r in fake.calls("GET", "/cdn/"))  # the CDN never gets it
+    assert len(fake_upstream.calls("POST")) == 4
+    assert all("authorization" not in r.headers for r in fake_upstream.calls("GET", "/cdn/"))  # the CDN never gets it
     everything = "\n".join(seen)
     assert "***" in everything  # echoed text reached the pages, scrubbed
     assert SECRET not in everything
@@ -438,9 +430,9 @@ def test_the_key_never_appears_in_pages_json_database_or_logs(console, fake, png
     assert SECRET not in caplog.text
 
 
-def test_a_failure_message_that_quotes_the_key_is_scrubbed(console, fake, png, make_settings):
-    task_id = create(console, png)
-    fake.tasks[task_id].update(status="FAILED", failure="Key {auth} was revoked", failureCode="INTERNAL")
+def test_a_failure_message_that_quotes_the_key_is_scrubbed(console, fake_upstream, png, make_settings):
+    task_id = create_task(console, png)
+    fake_upstream.tasks[task_id].update(status="FAILED", failure="Key {auth} was revoked", failureCode="INTERNAL")
     wait_until(lambda: task_json(console, task_id)["status"] == "FAILED")
     shown = console.get(f"/tasks/{task_id}").text + json.dumps(task_json(console, task_id))
     assert "was revoked" in shown
