@@ -165,7 +165,7 @@ class CatalogueError(Exception):
 
 
 def load_catalogue(path: Path | None = None) -> Catalogue:
-    """Read the operator's catalogue file, or the packaged default (the vendor doc's models)."""
+    """Read the operator's catalogue file, or the packaged default (the relay vendor's documented models)."""
     try:
         if path is None:
             text = resources.files("app").joinpath("catalogue_default.json").read_text("utf-8")

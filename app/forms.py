@@ -172,9 +172,14 @@ def _read_values(form: FormData) -> FormValues:
         value = form.get(name)
         return value if isinstance(value, str) else ""
 
-    values = FormValues(**{name: text(name) for name in SCALAR_FIELDS})
-    values.model = values.model.strip()
-    values.ratio = values.ratio.strip()
+    values = FormValues(
+        model=text("model").strip(),
+        ratio=text("ratio").strip(),
+        duration=text("duration"),
+        seed=text("seed"),
+        promptText=text("promptText"),
+        notify_hook=text("notify_hook"),
+    )
     values.watermark = text("watermark").lower() in ("1", "true", "on", "yes")
     for position in POSITIONS:
         values.urls[position] = text(f"{position}_frame_url").strip()

@@ -18,7 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 MIME_BY_FORMAT = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 EXTENSION_BY_MIME = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
-# RUNWAY_API.md: a data URI is limited to 5 MB *encoded*, prefix included.
+# The Runway API limits a data URI to 5 MB *encoded*, prefix included.
 DATA_URI_MAX_BYTES = 5 * 1024 * 1024
 URL_MAX_CHARS = 2048
 RATIO_MIN, RATIO_MAX = 0.5, 2.0
@@ -101,7 +101,10 @@ def check_image_url(url: str) -> ImageProblem | None:
 
 
 def open_image(raw: bytes) -> Image.Image:
-    """Decode bytes into a fully loaded, upright image, or say why that is impossible."""
+    """Decode bytes into a fully loaded image as stored, or say why that is impossible.
+
+    EXIF orientation is not applied here: prepare_image does that, and notes it.
+    """
     if not raw:
         raise ImageProblem("image_empty")
     with warnings.catch_warnings():
@@ -131,7 +134,7 @@ def prepare_image(raw: bytes, *, max_encoded: int = DATA_URI_MAX_BYTES) -> Prepa
     what was done (EXIF rotation, first frame of an animation, downscale, re-encode).
     """
     image = open_image(raw)
-    source_format = image.format
+    source_format = image.format or ""  # open_image refuses any image without a known format
     mime = MIME_BY_FORMAT[source_format]
     notes: list[tuple[str, dict[str, object]]] = []
     changed = False
@@ -152,7 +155,7 @@ def prepare_image(raw: bytes, *, max_encoded: int = DATA_URI_MAX_BYTES) -> Prepa
         raise ImageProblem("image_ratio", width=width, height=height, ratio=f"{ratio:.2f}")
     if max(width, height) > SIDE_MAX:
         scale = SIDE_MAX / max(width, height)
-        image = image.resize((max(1, int(width * scale)), max(1, int(height * scale))), Image.LANCZOS)
+        image = image.resize((max(1, int(width * scale)), max(1, int(height * scale))), Image.Resampling.LANCZOS)
         notes.append(("note_downscaled", {"from": f"{width}×{height}", "to": "{}×{}".format(*image.size)}))
         changed = True
 
@@ -209,7 +212,7 @@ def _shrink_to_fit(
         new_size = (max(16, int(image.width * scale)), max(16, int(image.height * scale)))
         if new_size == image.size:
             raise ImageProblem("image_too_big", max_mb=max_encoded / 1024 / 1024)
-        image = image.resize(new_size, Image.LANCZOS)
+        image = image.resize(new_size, Image.Resampling.LANCZOS)
         data = _encode(image, "JPEG", quality=90)
     notes.append(
         (

@@ -164,8 +164,9 @@ def _lifespan_for(
 
 
 def _install_error_pages(app: FastAPI) -> None:
-    async def show_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    async def show_http_error(request: Request, exc: Exception) -> Response:
         """Render an HTTP error as a page (or JSON for API clients)."""
+        assert isinstance(exc, StarletteHTTPException)  # registered for that class only
         if wants_json(request):
             return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
         t = get_translator(request)
@@ -176,10 +177,10 @@ def _install_error_pages(app: FastAPI) -> None:
             "error.html",
             {"status": exc.status_code, "message": message},
             status_code=exc.status_code,
-            headers=exc.headers,
+            headers=dict(exc.headers) if exc.headers else None,
         )
 
-    async def show_validation_error(request: Request, exc: RequestValidationError) -> Response:
+    async def show_validation_error(request: Request, exc: Exception) -> Response:
         """Bad path or query parameters: a 422 page, never a stack trace."""
         return await show_http_error(request, StarletteHTTPException(422, "invalid request"))
 

@@ -9,6 +9,7 @@ where it is cancelled, so every change to a task goes through one place with one
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 from app.backoff import Backoff
@@ -128,7 +129,10 @@ class TaskPoller:
             if task.id not in self._in_flight:
                 job = asyncio.create_task(self._guarded(task), name=f"poll-{task.id}")
                 self._in_flight[task.id] = job
-                job.add_done_callback(lambda _, task_id=task.id: self._in_flight.pop(task_id, None))
+                job.add_done_callback(functools.partial(self._forget, task.id))
+
+    def _forget(self, task_id: str, _job: asyncio.Task[None]) -> None:
+        self._in_flight.pop(task_id, None)
 
     async def _guarded(self, task: TaskRecord) -> None:
         async with self._slots:

@@ -36,7 +36,7 @@ def url_for(context: dict, name: str, /, **path_params: object) -> str:
     request: Request = context["request"]
     query = path_params.pop("_query", None)
     path = request.url_for(name, **path_params).path
-    if query:
+    if isinstance(query, dict) and query:
         path = f"{path}?{urlencode(query)}"
     return path
 
@@ -52,7 +52,7 @@ def render_message(context: dict, message: object) -> str:
     key = getattr(message, "key", None)
     if key is None:
         return str(message)
-    return context["t"](key, **message.params)
+    return str(context["t"](key, **getattr(message, "params", {})))
 
 
 @pass_context

@@ -105,7 +105,7 @@ class TaskSubmission:
     frames: list[Frame]
 
     def upstream_body(self, uri_for: Callable[[Frame], str] = lambda frame: frame.uri) -> dict[str, Any]:
-        """The JSON body exactly as the vendor doc shows it: promptImage as an array, ints as ints."""
+        """The JSON body as the upstream API documents it: promptImage as an array, ints as ints."""
         body: dict[str, Any] = {
             "promptImage": [{"uri": uri_for(f), "position": f.position} for f in self.frames],
             "model": self.model.id,
@@ -259,8 +259,9 @@ def opened_task(task_id: str, document: dict[str, Any], *, now: float, next_poll
 def changes_from_document(task: TaskRecord, data: dict[str, Any], now: float) -> dict[str, Any]:
     """The record changes an upstream task document implies (an unknown status changes nothing)."""
     raw_status = data.get("status")
-    known = isinstance(raw_status, str) and raw_status in TaskStatus.__members__
-    status = TaskStatus(raw_status) if known else task.status
+    status = task.status
+    if isinstance(raw_status, str) and raw_status in TaskStatus.__members__:
+        status = TaskStatus(raw_status)
     changes: dict[str, Any] = {"status": status, "last_error": None, "poll_failures": 0}
     progress = data.get("progress")
     if isinstance(progress, int | float) and not isinstance(progress, bool):

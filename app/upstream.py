@@ -239,7 +239,7 @@ def _detail_from_json(data: dict[str, Any]) -> tuple[str, list[tuple[list[str | 
     issues: list[tuple[list[str | int], str]] = []
     for issue in data.get("issues") or []:
         if isinstance(issue, dict):
-            path = issue.get("path") if isinstance(issue.get("path"), list) else []
+            path = issue["path"] if isinstance(issue.get("path"), list) else []
             issues.append(([p for p in path if isinstance(p, str | int)], str(issue.get("message", ""))))
     if isinstance(error, str):
         return error, issues

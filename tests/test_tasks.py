@@ -189,7 +189,7 @@ def test_request_json_of_an_unknown_task_is_404(console):
 
 @pytest.fixture
 def finished(console, fake_upstream, png) -> str:
-    """A task whose (fake_upstream) video has been downloaded by the console."""
+    """A task whose video (from the fake upstream's CDN) has been downloaded by the console."""
     task_id = create_task(console, png)
     succeed(fake_upstream, task_id)
     wait_for_video(console, task_id)
@@ -210,26 +210,6 @@ def test_video_download_is_an_attachment_named_after_the_task(console, finished)
     assert response.status_code == 200
     assert response.headers["content-disposition"] == f'attachment; filename="runway-{finished}.mp4"'
     assert response.content == FAKE_MP4
-
-
-@pytest.mark.parametrize(
-    "range_header, start, end",
-    [("bytes=0-99", 0, 99), ("bytes=100-", 100, len(FAKE_MP4) - 1), ("bytes=-16", len(FAKE_MP4) - 16,
-                                                                     len(FAKE_MP4) - 1)],
-)
-def test_video_answers_range_requests(console, finished, range_header, start, end):
-    response = console.get(f"/tasks/{finished}/video.mp4", headers={"Range": range_header})
-    assert response.status_code == 206
-    assert response.headers["content-range"] == f"bytes {start}-{end}/{len(FAKE_MP4)}"
-    assert response.headers["content-type"] == "video/mp4"
-    assert response.headers["accept-ranges"] == "bytes"
-    assert response.content == FAKE_MP4[start:end + 1]
-
-
-def test_an_unsatisfiable_range_is_416(console, finished):
-    response = console.get(f"/tasks/{finished}/video.mp4", headers={"Range": f"bytes={len(FAKE_MP4) + 10}-"})
-    assert response.status_code == 416
-    assert response.headers["content-range"] == f"bytes */{len(FAKE_MP4)}"
 
 
 def test_no_video_yet_is_404(console, png):

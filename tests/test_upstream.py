@@ -40,20 +40,15 @@ Action = Callable[[UpstreamClient], Awaitable[object]]
 
 
 @pytest.fixture
-def fake(upstream) -> FakeUpstream:
-    return upstream[0]
-
-
-@pytest.fixture
 def sleeps() -> list[float]:
     """The backoff waits the client asks for, recorded instead of slept."""
     return []
 
 
 @pytest.fixture
-def run(upstream, sleeps) -> Callable[..., object]:
+def run(fake_upstream, sleeps) -> Callable[..., object]:
     """Run one action against an UpstreamClient on a real httpx.AsyncClient pointed at the fake."""
-    _, base = upstream
+    base = fake_upstream.api_url
 
     async def record(seconds: float) -> None:
         sleeps.append(seconds)
@@ -103,72 +98,72 @@ def human(error: UpstreamError) -> str:
     return " ".join(t(m.key, **m.params) for m in upstream_messages(error))
 
 
-def gets(fake: FakeUpstream) -> list:
-    return fake.calls("GET", "/v1/tasks/")
+def gets(fake_upstream: FakeUpstream) -> list:
+    return fake_upstream.calls("GET", "/v1/tasks/")
 
 
 # --- what is sent ---------------------------------------------------------------------------------
 
 
-def test_create_sends_the_documented_headers_and_the_body_unchanged(run, fake):
+def test_create_sends_the_documented_headers_and_the_body_unchanged(run, fake_upstream):
     created = run(create)
-    (request,) = fake.calls("POST", "/runwayml/v1/image_to_video")
+    (request,) = fake_upstream.calls("POST", "/runwayml/v1/image_to_video")
     assert request.headers["authorization"] == f"Bearer {SECRET}"
     assert request.headers["x-runway-version"] == "2024-11-06"
     assert request.headers["content-type"] == "application/json"
     sent = request.json()
     assert sent == BODY
     assert type(sent["duration"]) is int and type(sent["seed"]) is int and sent["watermark"] is False
-    assert created == CreatedTask(next(iter(fake.tasks)), None)
+    assert created == CreatedTask(next(iter(fake_upstream.tasks)), None)
 
 
-def test_without_a_key_no_authorization_header_is_sent(run, fake):
+def test_without_a_key_no_authorization_header_is_sent(run, fake_upstream):
     run(create, key=None)
-    (request,) = fake.calls("POST", "/runwayml/v1/image_to_video")
+    (request,) = fake_upstream.calls("POST", "/runwayml/v1/image_to_video")
     assert "authorization" not in request.headers
     assert request.headers["x-runway-version"] == "2024-11-06"
 
 
-def test_a_task_document_that_quotes_the_key_comes_back_scrubbed(run, fake):
+def test_a_task_document_that_quotes_the_key_comes_back_scrubbed(run, fake_upstream):
     task_id = run(create).id
-    fake.tasks[task_id].update(status="FAILED", failure=f"key {SECRET} revoked", failureCode="INTERNAL")
-    fake.auto_advance = False
+    fake_upstream.tasks[task_id].update(status="FAILED", failure=f"key {SECRET} revoked", failureCode="INTERNAL")
+    fake_upstream.auto_advance = False
     task = run(get(task_id))
     assert task["failure"] == "key *** revoked"
 
 
-def test_create_reads_the_official_estimated_cost(run, fake):
-    fake.queue("create", status=200, body='{"id": "task-1", "estimatedCost": {"credits": 25}}')
+def test_create_reads_the_official_estimated_cost(run, fake_upstream):
+    fake_upstream.queue("create", status=200, body='{"id": "task-1", "estimatedCost": {"credits": 25}}')
     assert run(create) == CreatedTask("task-1", 25.0)
 
 
-def test_get_and_delete_send_the_key_and_version_too(run, fake):
+def test_get_and_delete_send_the_key_and_version_too(run, fake_upstream):
     task_id = run(create).id
     task = run(get(task_id))
     assert task["id"] == task_id and task["status"] == "RUNNING"
     assert run(lambda client: client.delete_task(task_id)) is None
-    assert fake.tasks[task_id]["status"] == "CANCELLED"
-    for request in (*gets(fake), *fake.calls("DELETE")):
+    assert fake_upstream.tasks[task_id]["status"] == "CANCELLED"
+    for request in (*gets(fake_upstream), *fake_upstream.calls("DELETE")):
         assert request.headers["authorization"] == f"Bearer {SECRET}"
         assert request.headers["x-runway-version"] == "2024-11-06"
         assert request.path == f"/runwayml/v1/tasks/{task_id}"
 
 
-def test_a_configured_api_version_is_sent(run, fake):
+def test_a_configured_api_version_is_sent(run, fake_upstream):
     run(create, api_version="2099-01-01")
-    assert fake.calls("POST")[0].headers["x-runway-version"] == "2099-01-01"
+    assert fake_upstream.calls("POST")[0].headers["x-runway-version"] == "2099-01-01"
 
 
 def test_a_base_url_with_a_trailing_slash_or_without_prefix_works(run, serve):
-    official, base = started(serve, prefix="")
-    run(create, base_url=base + "/")
+    official = started(serve, prefix="")
+    run(create, base_url=official.api_url + "/")
     assert [r.path for r in official.requests] == ["/v1/image_to_video"]
 
 
-def test_deleting_an_unknown_task_is_not_found(fail, fake):
+def test_deleting_an_unknown_task_is_not_found(fail, fake_upstream):
     error = fail(lambda client: client.delete_task("no-such-task"))
     assert (error.kind, error.status, error.detail) == ("not_found", 404, "Task not found")
-    assert len(fake.calls("DELETE")) == 1
+    assert len(fake_upstream.calls("DELETE")) == 1
 
 
 # --- error shapes -----------------------------------------------------------------------------------
@@ -207,9 +202,9 @@ RUNWAY_VALIDATION = json.dumps({
         (418, "", "text/plain", "http", "", "The upstream answered with an error (HTTP 418)."),
     ],
 )
-def test_every_error_shape_becomes_one_kind_status_and_message(fail, fake, status, body, content_type, kind,
+def test_every_error_shape_becomes_one_kind_status_and_message(fail, fake_upstream, status, body, content_type, kind,
                                                                detail, says):
-    fake.queue("create", status=status, body=body, content_type=content_type)
+    fake_upstream.queue("create", status=status, body=body, content_type=content_type)
     error = fail(create)
     assert (error.kind, error.status, error.detail) == (kind, status, detail)
     assert error.html == (content_type == "text/html")
@@ -217,14 +212,15 @@ def test_every_error_shape_becomes_one_kind_status_and_message(fail, fake, statu
     assert str(error) == f"upstream {kind} HTTP {status}: {detail}".strip()
 
 
-def test_runway_validation_issues_keep_their_paths(fail, fake):
-    fake.queue("create", status=400, body=RUNWAY_VALIDATION)
+def test_runway_validation_issues_keep_their_paths(fail, fake_upstream):
+    fake_upstream.queue("create", status=400, body=RUNWAY_VALIDATION)
     error = fail(create)
     assert error.issues == [(["ratio"], "Invalid enum value"), (["promptImage", 0, "uri"], "Image too small")]
 
 
-def test_an_html_error_page_is_reduced_to_its_title(fail, fake):
-    fake.queue("get", status=404, body=HTML_502.replace("502 Bad Gateway", "404 Not Found"), content_type="text/html")
+def test_an_html_error_page_is_reduced_to_its_title(fail, fake_upstream):
+    page = HTML_502.replace("502 Bad Gateway", "404 Not Found")
+    fake_upstream.queue("get", status=404, body=page, content_type="text/html")
     error = fail(get("some-task"))
     assert (error.kind, error.status, error.detail, error.html) == ("not_found", 404, "404 Not Found", True)
     assert "<" not in str(error)
@@ -240,22 +236,22 @@ def test_an_html_error_page_is_reduced_to_its_title(fail, fake):
         ('{"id": ""}', "application/json", "the answer has no task id"),
     ],
 )
-def test_a_200_that_is_not_the_expected_json_is_a_protocol_error(fail, fake, body, content_type, detail):
-    fake.queue("create", status=200, body=body, content_type=content_type)
+def test_a_200_that_is_not_the_expected_json_is_a_protocol_error(fail, fake_upstream, body, content_type, detail):
+    fake_upstream.queue("create", status=200, body=body, content_type=content_type)
     error = fail(create)
     assert (error.kind, error.status, error.detail) == ("protocol", 200, detail)
     assert "not the expected JSON (HTTP 200)" in human(error)
-    assert len(fake.calls("POST")) == 1
+    assert len(fake_upstream.calls("POST")) == 1
 
 
-def test_a_task_without_a_status_is_a_protocol_error(fail, fake):
-    fake.queue("get", status=200, body='{"id": "task-1"}')
+def test_a_task_without_a_status_is_a_protocol_error(fail, fake_upstream):
+    fake_upstream.queue("get", status=200, body='{"id": "task-1"}')
     error = fail(get("task-1"))
     assert (error.kind, error.status, error.detail) == ("protocol", 200, "the task has no status")
 
 
-def test_retry_after_is_read_from_a_429(fail, fake):
-    fake.queue("create", status=429, body='{"error": "Too many requests"}', headers={"Retry-After": "7"})
+def test_retry_after_is_read_from_a_429(fail, fake_upstream):
+    fake_upstream.queue("create", status=429, body='{"error": "Too many requests"}', headers={"Retry-After": "7"})
     error = fail(create)
     assert (error.kind, error.status, error.retry_after) == ("rate_limit", 429, 7.0)
 
@@ -263,21 +259,21 @@ def test_retry_after_is_read_from_a_429(fail, fake):
 # --- timeouts and retries ----------------------------------------------------------------------------
 
 
-def test_a_create_that_times_out_is_not_sent_again(fail, fake):
-    fake.queue("create", hang_seconds=1.0, status=200, body='{"id": "late"}')
+def test_a_create_that_times_out_is_not_sent_again(fail, fake_upstream):
+    fake_upstream.queue("create", hang_seconds=1.0, status=200, body='{"id": "late"}')
     error = fail(create, timeout=0.2)
     assert (error.kind, error.status, error.detail) == ("timeout", None, "no answer within 0.2 s")
     assert "check the history before retrying" in human(error)
-    assert len(fake.calls("POST")) == 1
+    assert len(fake_upstream.calls("POST")) == 1
 
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
-def test_a_create_refused_with_a_retryable_status_is_not_sent_again(fail, fake, sleeps, status):
-    fake.queue("create", status=status, body='{"error": "busy"}')
+def test_a_create_refused_with_a_retryable_status_is_not_sent_again(fail, fake_upstream, sleeps, status):
+    fake_upstream.queue("create", status=status, body='{"error": "busy"}')
     error = fail(create)
     assert (error.kind, error.status) == ("rate_limit" if status == 429 else "server", status)
-    assert len(fake.calls("POST")) == 1 and sleeps == []
-    assert fake.tasks == {}
+    assert len(fake_upstream.calls("POST")) == 1 and sleeps == []
+    assert fake_upstream.tasks == {}
 
 
 def test_a_create_is_retried_when_the_connection_was_never_made(fail, sleeps, refused_base_url):
@@ -288,72 +284,72 @@ def test_a_create_is_retried_when_the_connection_was_never_made(fail, sleeps, re
     assert len(sleeps) == 2  # three attempts, two waits between them
 
 
-def test_a_get_is_retried_with_growing_backoff_until_it_succeeds(run, fake, sleeps):
+def test_a_get_is_retried_with_growing_backoff_until_it_succeeds(run, fake_upstream, sleeps):
     task_id = run(create).id
-    fake.queue("get", status=503, body="Service Unavailable", content_type="text/plain")
-    fake.queue("get", status=502, body=HTML_502, content_type="text/html")
+    fake_upstream.queue("get", status=503, body="Service Unavailable", content_type="text/plain")
+    fake_upstream.queue("get", status=502, body=HTML_502, content_type="text/html")
     task = run(get(task_id), retries=3, backoff=0.5)
     assert task["status"] == "RUNNING"
-    assert len(gets(fake)) == 3
+    assert len(gets(fake_upstream)) == 3
     first, second = sleeps
     assert 0.5 <= first <= 0.75 and 1.0 <= second <= 1.5  # base * 2**attempt, plus up to 50 % jitter
 
 
-def test_a_get_honours_a_short_retry_after(run, fake, sleeps):
+def test_a_get_honours_a_short_retry_after(run, fake_upstream, sleeps):
     task_id = run(create).id
-    fake.queue("get", status=429, body="{}", headers={"Retry-After": "2"})
-    fake.queue("get", status=429, body="{}", headers={"Retry-After": "5"})
+    fake_upstream.queue("get", status=429, body="{}", headers={"Retry-After": "2"})
+    fake_upstream.queue("get", status=429, body="{}", headers={"Retry-After": "5"})
     assert run(get(task_id))["id"] == task_id
     assert sleeps == [2.0, 5.0]
-    assert len(gets(fake)) == 3
+    assert len(gets(fake_upstream)) == 3
 
 
-def test_a_long_retry_after_is_left_to_the_caller_instead_of_waited_for(fail, fake, sleeps):
-    fake.queue("get", status=429, body="{}", headers={"Retry-After": "2"})
-    fake.queue("get", status=429, body="{}", headers={"Retry-After": "3600"})
+def test_a_long_retry_after_is_left_to_the_caller_instead_of_waited_for(fail, fake_upstream, sleeps):
+    fake_upstream.queue("get", status=429, body="{}", headers={"Retry-After": "2"})
+    fake_upstream.queue("get", status=429, body="{}", headers={"Retry-After": "3600"})
     error = fail(get("some-task"))
     assert (error.kind, error.retry_after) == ("rate_limit", 3600.0)
     assert sleeps == [2.0]
-    assert len(gets(fake)) == 2
+    assert len(gets(fake_upstream)) == 2
 
 
-def test_a_get_that_times_out_is_retried(run, fake):
+def test_a_get_that_times_out_is_retried(run, fake_upstream):
     task_id = run(create).id
-    fake.queue("get", hang_seconds=1.0, status=200, body="{}")
+    fake_upstream.queue("get", hang_seconds=1.0, status=200, body="{}")
     assert run(get(task_id), timeout=0.2)["id"] == task_id
-    assert len(gets(fake)) == 2
+    assert len(gets(fake_upstream)) == 2
 
 
 @pytest.mark.parametrize("retries", [1, 2, 4])
-def test_a_get_gives_up_after_the_configured_attempts(fail, fake, sleeps, retries):
+def test_a_get_gives_up_after_the_configured_attempts(fail, fake_upstream, sleeps, retries):
     for _ in range(retries + 1):
-        fake.queue("get", status=503, body='{"error": "overloaded"}')
+        fake_upstream.queue("get", status=503, body='{"error": "overloaded"}')
     error = fail(get("task-1"), retries=retries)
     assert (error.kind, error.status, error.detail) == ("server", 503, "overloaded")
-    assert len(gets(fake)) == retries and len(sleeps) == retries - 1
+    assert len(gets(fake_upstream)) == retries and len(sleeps) == retries - 1
 
 
-def test_a_redirect_loop_is_an_upstream_error_not_a_crash(fail, fake):
+def test_a_redirect_loop_is_an_upstream_error_not_a_crash(fail, fake_upstream):
     for _ in range(25):
-        fake.queue("get", status=302, headers={"location": "/runwayml/v1/tasks/task-1"})
+        fake_upstream.queue("get", status=302, headers={"location": "/runwayml/v1/tasks/task-1"})
     error = fail(get("task-1"), retries=1)
     assert (error.kind, error.status) == ("network", None)
     assert error.detail.startswith("TooManyRedirects")
 
 
 @pytest.mark.parametrize("status, kind", [(400, "validation"), (401, "auth"), (404, "not_found")])
-def test_a_get_is_not_retried_when_retrying_cannot_help(fail, fake, status, kind):
-    fake.queue("get", status=status, body='{"error": "no"}')
+def test_a_get_is_not_retried_when_retrying_cannot_help(fail, fake_upstream, status, kind):
+    fake_upstream.queue("get", status=status, body='{"error": "no"}')
     assert fail(get("task-1")).kind == kind
-    assert len(gets(fake)) == 1
+    assert len(gets(fake_upstream)) == 1
 
 
-def test_a_delete_is_retried_like_a_get(run, fake, sleeps):
+def test_a_delete_is_retried_like_a_get(run, fake_upstream, sleeps):
     task_id = run(create).id
-    fake.queue("delete", status=503, body="{}")
+    fake_upstream.queue("delete", status=503, body="{}")
     run(lambda client: client.delete_task(task_id))
-    assert len(fake.calls("DELETE")) == 2 and len(sleeps) == 1
-    assert fake.tasks[task_id]["status"] == "CANCELLED"
+    assert len(fake_upstream.calls("DELETE")) == 2 and len(sleeps) == 1
+    assert fake_upstream.tasks[task_id]["status"] == "CANCELLED"
 
 
 # --- the video download ------------------------------------------------------------------------------
@@ -373,36 +369,37 @@ def download(url: str, dest: Path, **kwargs: Any) -> Action:
     )
 
 
-def test_a_video_is_streamed_to_its_file_without_the_key(run, fake, videos):
+def test_a_video_is_streamed_to_its_file_without_the_key(run, fake_upstream, videos):
     dest = videos / "task-1.mp4"
-    assert run(download(fake.output_url("task-1"), dest)) == "task-1.mp4"
+    assert run(download(fake_upstream.output_url("task-1"), dest)) == "task-1.mp4"
     assert dest.read_bytes() == FAKE_MP4
     assert sorted(p.name for p in videos.iterdir()) == ["task-1.mp4"]
-    (cdn,) = fake.calls("GET", "/cdn/")
+    (cdn,) = fake_upstream.calls("GET", "/cdn/")
     assert "authorization" not in cdn.headers and "x-runway-version" not in cdn.headers
     assert SECRET not in json.dumps(cdn.headers)
 
 
-def test_an_expired_cdn_link_leaves_no_file_and_keeps_an_older_one(fail, fake, videos):
-    fake.cdn_expired = True
+def test_an_expired_cdn_link_leaves_no_file_and_keeps_an_older_one(fail, fake_upstream, videos):
+    fake_upstream.cdn_expired = True
     fresh, older = videos / "new.mp4", videos / "old.mp4"
     older.write_bytes(b"the earlier download")
-    error = fail(download(fake.output_url("new"), fresh))
+    error = fail(download(fake_upstream.output_url("new"), fresh))
     assert (error.kind, error.status, error.detail) == ("auth", 403, "AccessDenied")
-    assert fail(download(fake.output_url("old"), older)).status == 403
+    assert fail(download(fake_upstream.output_url("old"), older)).status == 403
     assert older.read_bytes() == b"the earlier download"
     assert sorted(p.name for p in videos.iterdir()) == ["old.mp4"]
 
 
-def test_a_video_over_the_size_limit_is_refused_and_nothing_is_kept(fail, fake, videos):
-    error = fail(download(fake.output_url("big"), videos / "big.mp4", max_bytes=1000))
+def test_a_video_over_the_size_limit_is_refused_and_nothing_is_kept(fail, fake_upstream, videos):
+    error = fail(download(fake_upstream.output_url("big"), videos / "big.mp4", max_bytes=1000))
     assert (error.kind, error.detail) == ("protocol", "the video is larger than 1000 bytes")
     assert list(videos.iterdir()) == []
 
 
-def test_a_video_the_cdn_encoded_wrongly_is_an_upstream_error_and_nothing_is_kept(fail, fake, videos):
-    fake.queue("cdn", status=200, body=FAKE_MP4, content_type="video/mp4", headers={"content-encoding": "gzip"})
-    error = fail(download(fake.output_url("task-1"), videos / "task-1.mp4"))
+def test_a_video_the_cdn_encoded_wrongly_is_an_upstream_error_and_nothing_is_kept(fail, fake_upstream, videos):
+    gzip = {"content-encoding": "gzip"}
+    fake_upstream.queue("cdn", status=200, body=FAKE_MP4, content_type="video/mp4", headers=gzip)
+    error = fail(download(fake_upstream.output_url("task-1"), videos / "task-1.mp4"))
     assert (error.kind, error.status) == ("network", None)
     assert error.detail.startswith("DecodingError")
     assert list(videos.iterdir()) == []
@@ -450,16 +447,18 @@ ECHOES = [
 
 
 @pytest.mark.parametrize("route, status, body, content_type", ECHOES)
-def test_the_key_never_appears_in_an_error_even_when_echoed(fail, fake, videos, route, status, body, content_type):
+def test_the_key_never_appears_in_an_error_even_when_echoed(
+    fail, fake_upstream, videos, route, status, body, content_type
+):
     for _ in range(3):
-        fake.queue(route, status=status, body=body, content_type=content_type)
+        fake_upstream.queue(route, status=status, body=body, content_type=content_type)
     action = {
         "create": create,
         "get": get("task-1"),
-        "cdn": download(fake.output_url("task-1"), videos / "task-1.mp4"),
+        "cdn": download(fake_upstream.output_url("task-1"), videos / "task-1.mp4"),
     }[route]
     error = fail(action)
-    assert fake.requests, "the fake upstream was reached"
+    assert fake_upstream.requests, "the fake_upstream upstream was reached"
     shown = [str(error), repr(error), error.detail, repr(error.issues), repr(error.args), human(error)]
     for text in shown:
         assert SECRET not in text
