@@ -2,8 +2,8 @@
 
 Signed CDN links expire within hours, so the console downloads each result once and serves it
 itself from then on. A failed download is retried on a backoff, each time from a fresh task
-document (a new signed link), up to MAX_DOWNLOAD_ATTEMPTS; after that the task settles and the
-page offers the original link.
+document (a new signed link), up to tasks.MAX_DOWNLOAD_ATTEMPTS; after that the task settles and
+the page offers the original link.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from pathlib import Path
 
 from app.backoff import Backoff
 from app.files import atomic_writer
-from app.tasks import MAX_DOWNLOAD_ATTEMPTS, TASK_ID_PATTERN
+from app.tasks import TASK_ID_PATTERN
 from app.upstream import ErrorKind, UpstreamClient, UpstreamError
 
 VIDEO_MAX_BYTES = 512 * 1024 * 1024
-__all__ = ["MAX_DOWNLOAD_ATTEMPTS", "VIDEO_MAX_BYTES", "VideoDownloads", "VideoStore"]
 
 
 class VideoStore:

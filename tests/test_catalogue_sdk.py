@@ -144,9 +144,8 @@ def test_the_cli_prints_to_stdout_without_output(capsys):
     assert json.loads(capsys.readouterr().out)["models"][0]["id"] == "gen4.5"
 
 
-def test_the_console_runs_on_the_generated_catalogue(make_settings, make_client):
-    client = make_client(make_settings(CONSOLE_CATALOGUE=EXAMPLE))
-    page = client.get("/")
+def test_the_console_runs_on_the_generated_catalogue(open_console):
+    page = open_console(CONSOLE_CATALOGUE=EXAMPLE).get("/")
     assert page.status_code == 200
     assert 'value="veo3.1_fast"' in page.text
 
