@@ -146,7 +146,7 @@ def test_many_tabs_watching_a_task_do_not_add_upstream_polls(open_poller_console
     upstream.fake.auto_advance = False  # the task stays PENDING, so the poller keeps following it
     task_id = create_task(console, first_frame_url=FRAME_URL)
     for interval in range(3):
-        for round_ in range(20):
+        for round_ in range(10):
             if round_ % 5 == 0:  # a tab opening the full page now and then (that wakes the poller)
                 assert console.get(f"/tasks/{task_id}").status_code == 200
             assert status(console, task_id).status_code == 200
