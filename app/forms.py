@@ -9,7 +9,6 @@ nothing even though browsers cannot re-fill a file input.
 
 from __future__ import annotations
 
-import base64
 import secrets
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -253,15 +252,10 @@ async def _store_image(raw: bytes, position: str, values: FormValues, intake: _F
 
 def _kept_frame(position: str, values: FormValues, frames: FrameStore) -> Frame:
     ref = values.refs[position]
-    return Frame(position, ref=ref, data_uri=frame_data_uri(frames, ref))
-
-
-def frame_data_uri(frames: FrameStore, ref: str) -> str:
-    """Rebuild the data URI of a stored frame."""
-    path = frames.path(ref)
-    if path is None:
-        raise ImageProblem("frame_ref_missing")
-    return f"data:{frames.mime(ref)};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+    try:
+        return Frame(position, ref=ref, data_uri=frames.data_uri(ref))
+    except FileNotFoundError:
+        raise ImageProblem("frame_ref_missing") from None
 
 
 def _is_web_url(url: str) -> bool:

@@ -6,6 +6,7 @@ at start-up in one transaction each, so a column added later reaches databases m
 
 from __future__ import annotations
 
+import base64
 import re
 import sqlite3
 import threading
@@ -216,6 +217,13 @@ class FrameStore:
             return None
         path = self.folder / ref
         return path if path.is_file() else None
+
+    def data_uri(self, ref: str) -> str:
+        """The frame as the data URI that goes upstream; FileNotFoundError when it is not stored."""
+        path = self.path(ref)
+        if path is None:
+            raise FileNotFoundError(ref)
+        return f"data:{self.mime(ref)};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
     @staticmethod
     def mime(ref: str) -> str:

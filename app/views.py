@@ -8,7 +8,7 @@ from typing import Any
 
 from app.catalogue import Catalogue
 from app.failures import explain_failure
-from app.forms import FormErrors, FormValues, Message, frame_data_uri
+from app.forms import FormErrors, FormValues, Message
 from app.storage import FrameStore
 from app.tasks import TaskRecord, TaskStatus, frame_ref
 from app.upstream import UpstreamClient, UpstreamError
@@ -119,7 +119,7 @@ def frame_notes(task: TaskRecord) -> dict[str, list[Message]]:
 def replayable_body(task: TaskRecord, frames: FrameStore) -> dict[str, Any] | None:
     """The request body with each stored frame back as its data URI, exactly as it was sent.
 
-    Raises ImageProblem when a frame is no longer stored.
+    Raises FileNotFoundError when a frame is no longer stored.
     """
     body = task.request_body()
     if body is None:
@@ -127,7 +127,7 @@ def replayable_body(task: TaskRecord, frames: FrameStore) -> dict[str, Any] | No
     for image in body.get("promptImage", []):
         ref = frame_ref(image.get("uri", ""))
         if ref:
-            image["uri"] = frame_data_uri(frames, ref)
+            image["uri"] = frames.data_uri(ref)
     return body
 
 

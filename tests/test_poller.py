@@ -249,7 +249,7 @@ def test_a_video_that_cannot_be_fetched_settles_with_the_original_link(open_poll
     fragment = text(status(console, task_id))
     assert "The task succeeded but the video could not be fetched to this server." in fragment
     assert shown in fragment
-    assert f'href="{upstream.fake.output_url(task_id)}"' in fragment
+    assert f'href="{upstream.fake.output_url(task_id)}" rel="noreferrer noopener"' in fragment
     assert len(upstream.cdn_calls()) == 5  # MAX_DOWNLOAD_ATTEMPTS, then it gives up
     assert not video_file(task_id).exists()
     assert console.get(f"/tasks/{task_id}/video.mp4").status_code == 404

@@ -116,17 +116,6 @@ def test_a_failed_task_is_explained_and_settled(console, fake_upstream, png):
     assert '<noscript><meta http-equiv="refresh"' not in page
 
 
-def test_a_video_that_cannot_be_fetched_settles_with_the_original_link(console, fake_upstream, png):
-    fake_upstream.cdn_expired = True
-    task_id = create_task(console, png)
-    succeed(fake_upstream, task_id)
-    wait_until(lambda: console.get(f"/tasks/{task_id}/status").status_code == 286, timeout=30)
-    fragment = console.get(f"/tasks/{task_id}/status").text
-    assert "the video could not be fetched to this server" in fragment
-    assert f'href="{fake_upstream.output_url(task_id)}" rel="noreferrer noopener"' in fragment
-    assert console.get(f"/tasks/{task_id}/video.mp4").status_code == 404
-
-
 def test_status_of_an_unknown_or_malformed_task_is_404(console):
     assert console.get("/tasks/never-created/status").status_code == 404
     assert console.get("/tasks/..%2F..%2Fconsole.db/status").status_code == 404

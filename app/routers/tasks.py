@@ -20,7 +20,6 @@ from app.deps import (
     get_translator,
 )
 from app.forms import FormErrors, FormValues, Message, errors_from_upstream, parse_task_form
-from app.images import ImageProblem
 from app.poller import TaskPoller
 from app.rendering import is_htmx, render, wants_json
 from app.storage import TaskStore
@@ -214,7 +213,7 @@ async def show_request_body(task_id: str, store: StoreDep, frames: FramesDep) ->
     task = store.get(_checked_id(task_id))
     try:
         body = replayable_body(task, frames) if task is not None else None
-    except ImageProblem:
+    except FileNotFoundError:
         raise HTTPException(404, "a frame of this request is no longer stored") from None
     if task is None or body is None:
         raise HTTPException(404, "no request recorded")
