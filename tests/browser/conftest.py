@@ -1,8 +1,11 @@
-"""Real-browser fixtures: one Chromium per session, a fresh context per page, no JS or CSP error tolerated.
+"""Real-browser fixtures: one Chromium per test module, a fresh context per page, no JS or CSP error tolerated.
 
 Chromium comes from the system (Debian's /usr/bin/chromium); Playwright never downloads one here.
 Every console error and uncaught page error fails the test that caused it, except messages a test
 declares as expected with ``pages.allow(pattern)`` (e.g. the 422 answer of a deliberately invalid form).
+
+Under pytest-xdist (``--dist loadgroup``) every browser test is in the group "browser", so one worker
+runs them all, one after the other, with one Chromium.
 """
 
 from __future__ import annotations
@@ -90,7 +93,20 @@ class BrowserPages:
         self.contexts.clear()
 
 
-@pytest.fixture(scope="session")
+BROWSER_TESTS = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put every browser test in one xdist group: one worker and one Chromium for them all."""
+    for item in items:
+        if BROWSER_TESTS in item.path.parents:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
+# Module scope, not session: Playwright's sync API keeps an event loop running on this thread while
+# it is open, and asyncio.run() in any later test on the same worker would refuse to start.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if shutil.which("chromium") is None:
         if os.environ.get("CI"):

@@ -7,13 +7,22 @@ import json
 import re
 from pathlib import Path
 
+from playwright.sync_api import expect
+
 from app.catalogue import SEED_MAX
 from app.i18n import load_messages
 from app.main import create_app
+from app.routers.tasks import STATUS_REFRESH_SECONDS
 
 VIDEO_TIMEOUT_MS = 30_000
 VIDEO_READY = "() => { const v = document.querySelector('video'); return !!v && v.readyState >= 2; }"
 FAILED_LOAD_422 = r"Failed to load resource: the server responded with a status of 422"
+STATUS_REFRESH_MS = STATUS_REFRESH_SECONDS * 1000
+# htmx announces each request it is about to send; counted in the page, as the timers fire.
+COUNT_POLLS = (
+    "() => { window.__polls = 0;"
+    " document.addEventListener('htmx:beforeRequest', () => { window.__polls += 1; }); }"
+)
 
 EN = load_messages()["en"]
 ZH = load_messages()["zh-CN"]
@@ -181,14 +190,22 @@ def test_roll_seed_fills_a_valid_seed(page, console_url):
 
 def test_moderation_failure_is_explained_and_polling_stops(page, console_url, frame_files):
     first, _ = frame_files
+    # The page's timers run on a clock the test moves: htmx polls exactly when the test says so.
+    page.clock.install()
     page.goto(console_url + "/")
     fill_and_generate(page, first, None, "a cat on a fence [sim:moderation]")
     page.wait_for_url(task_url_pattern(console_url))
+    page.evaluate(COUNT_POLLS)
 
     status = page.locator("#task-status")
-    page.wait_for_function(
-        "() => document.querySelector('#task-status')?.dataset.settled === 'true'", timeout=VIDEO_TIMEOUT_MS
-    )
+    for _ in range(50):  # the simulator fails the task within a second: a few polls
+        if status.get_attribute("data-settled") == "true":
+            break
+        status.evaluate("(box) => { box.dataset.replaced = 'no'; }")
+        page.clock.run_for(STATUS_REFRESH_MS)
+        expect(page.locator("#task-status[data-replaced]")).to_have_count(0)  # the poll's answer swapped in
+    assert page.evaluate("() => window.__polls") >= 1
+    expect(status).to_have_attribute("data-settled", "true")
     assert status.get_attribute("data-status") == "FAILED"
     assert status.locator(".status").inner_text() == EN["status.FAILED"]
     assert status.locator("code").inner_text() == "INPUT_PREPROCESSING.SAFETY.TEXT"
@@ -198,10 +215,12 @@ def test_moderation_failure_is_explained_and_polling_stops(page, console_url, fr
     assert status.get_attribute("hx-trigger") is None
     assert status.locator("video").count() == 0
 
-    # Polling really stopped: no more status requests over two refresh periods.
+    # Polling really stopped: no status request over two more refresh periods.
     polls: list[str] = []
     page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/status") else None)
-    page.wait_for_timeout(4500)
+    page.evaluate("() => { window.__polls = 0; }")
+    page.clock.run_for(2 * STATUS_REFRESH_MS + 500)
+    assert page.evaluate("() => window.__polls") == 0
     assert polls == []
 
 
@@ -213,9 +232,8 @@ def test_language_follows_browser_then_sticks_after_switching(pages, console_url
     assert ZH["form.generate"] != EN["form.generate"]
 
     page.get_by_role("link", name="English").click()
-    page.wait_for_load_state()
+    expect(page.locator("html")).to_have_attribute("lang", "en")  # the new page has loaded
     assert page.url == console_url + "/"
-    assert page.locator("html").get_attribute("lang") == "en"
     assert page.locator("#task-form button[type=submit]").inner_text().strip() == EN["form.generate"]
 
     page.reload()
