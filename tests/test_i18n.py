@@ -1,5 +1,6 @@
 import json
 import re
+import string
 from pathlib import Path
 
 import pytest
@@ -31,10 +32,73 @@ def test_chinese_strings_are_really_translated():
     assert same == []
 
 
+def placeholders(text: str) -> set[tuple[str, str, str]]:
+    """The {fields} of a format string: name, conversion and format spec ("{size_mb:.1f}", "{value!r}")."""
+    return {(name, conversion or "", spec or "") for _, name, spec, conversion in string.Formatter().parse(text)
+            if name is not None}
+
+
 def test_placeholders_match_between_languages():
     messages = load_messages()
-    for key, english in messages["en"].items():
-        assert set(re.findall(r"{(\w+)", english)) == set(re.findall(r"{(\w+)", messages["zh-CN"][key])), key
+    differ = {key: (placeholders(english), placeholders(messages["zh-CN"][key]))
+              for key, english in messages["en"].items()
+              if placeholders(english) != placeholders(messages["zh-CN"][key])}
+    assert differ == {}
+
+
+def test_placeholder_parsing_sees_names_conversions_and_specs():
+    assert placeholders("{size_mb:.1f} MB，{value!r}") == {("size_mb", "", ".1f"), ("value", "r", "")}
+    assert placeholders("1280:720 (no fields)") == set()
+
+
+# CJK ideographs plus CJK and full-width punctuation (。，：（）…): what Chinese prose is made of.
+CJK = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef"
+HALF_WIDTH = ",:;!?()"
+
+
+def half_width_by_cjk(text: str) -> list[str]:
+    """Half-width , : ; ! ? ( ) in Chinese prose: touching a CJK character (one space apart at most) or
+    another such mark, as in "时长(秒):"; placeholders count as neither."""
+    prose = re.sub(r"{[^{}]*}", "0", text)
+
+    def neighbours(i: int) -> list[int]:
+        left = i - 2 if i >= 2 and prose[i - 1] == " " else i - 1
+        right = i + 2 if i + 2 < len(prose) and prose[i + 1] == " " else i + 1
+        return [j for j in (left, right) if 0 <= j < len(prose)]
+
+    marks = [i for i, char in enumerate(prose) if char in HALF_WIDTH]
+    flagged = {i for i in marks if any(re.match(f"[{CJK}]", prose[j]) for j in neighbours(i))}
+    while spread := {i for i in marks if i not in flagged and set(neighbours(i)) & flagged}:
+        flagged |= spread
+    return [prose[i] for i in sorted(flagged)]
+
+
+@pytest.mark.parametrize(
+    "text, found",
+    [
+        ("{model} 支持的时长(秒):{allowed}。", ["(", ")", ":"]),
+        ("描述画面运动,例如: 海浪", [",", ":"]),
+        ("已重新编码为 JPEG({from_mb} MB)，以满足", [")"]),
+        ("不是有效的 data URI(data:image/png;base64,…)。", [")"]),
+        ("真的吗?是的!", ["?", "!"]),
+        ("比例 1280:720，种子 {seed}；https://example.com/a,b?c", []),
+        ("data URI 大小为 {size_mb:.1f} MB，上限为 {max_mb:.0f} MB。", []),
+    ],
+)
+def test_the_punctuation_check_finds_half_width_marks_in_chinese(text, found):
+    assert half_width_by_cjk(text) == found
+
+
+def test_chinese_uses_full_width_punctuation():
+    zh = load_messages()["zh-CN"]
+    offending = {key: half_width_by_cjk(text) for key, text in zh.items() if half_width_by_cjk(text)}
+    assert offending == {}
+
+
+def test_chinese_durations_are_in_seconds_written_as_such():
+    zh = load_messages()["zh-CN"]
+    assert zh["form.seconds"] == "{n} 秒"
+    assert [key for key, text in zh.items() if re.search(r"\d\s?s\b|}\s?s\b", text)] == []
 
 
 def static_keys() -> set[str]:
