@@ -30,9 +30,8 @@
     select.value = keep ? current : String(values[0]);
   }
 
-  function secondsLabel(form) {
-    var sample = form.querySelector("#duration option");
-    var template = sample ? sample.textContent.replace(/\d+/, "{n}") : "{n} s";
+  function secondsLabel(select) {
+    var template = select.dataset.secondsLabel || "{n}";  // "{n} s", "{n} 秒": from the page's catalogue
     return function (n) { return template.replace("{n}", n); };
   }
 
@@ -58,7 +57,8 @@
     var spec = catalogue(form)[form.querySelector("[data-model]").value];
     if (!spec) return;
     fillSelect(form.querySelector("[data-ratio]"), spec.ratios);
-    fillSelect(form.querySelector("[data-duration]"), spec.durations, secondsLabel(form));
+    var duration = form.querySelector("[data-duration]");
+    fillSelect(duration, spec.durations, secondsLabel(duration));
     var last = form.querySelector("#last_frame-fieldset");
     if (last) last.disabled = spec.positions.indexOf("last") < 0;
     var max = form.querySelector("[data-prompt-max]");
@@ -70,8 +70,29 @@
   function showPreview(fieldset, src) {
     var img = fieldset.querySelector("[data-preview-img]");
     var empty = fieldset.querySelector("[data-preview-empty]");
-    if (!img) return;
-    if (src) { img.src = src; img.hidden = false; if (empty) empty.hidden = true; }
+    if (!img || !src) return;
+    var previous = img.getAttribute("src");
+    img.src = src;
+    img.hidden = false;
+    if (empty) empty.hidden = true;
+    if (previous !== src) forget(previous);
+  }
+
+  // Object URLs keep their file in memory until revoked or the page goes away.
+  function forget(url) {
+    if (url && url.indexOf("blob:") === 0) URL.revokeObjectURL(url);
+  }
+
+  // The status box is replaced on every poll; a screen reader hears the status once, when it changes,
+  // from a live region outside the box that stays in place.
+  function announceStatus() {
+    var box = document.getElementById("task-status");
+    var live = document.getElementById("task-status-live");
+    if (!box || !live || live.dataset.status === box.dataset.status) return;
+    live.dataset.status = box.dataset.status;
+    live.textContent = Array.prototype.map.call(box.querySelectorAll("[data-announce]"), function (node) {
+      return node.textContent.trim();
+    }).join(" ");
   }
 
   document.addEventListener("change", function (event) {
@@ -104,9 +125,16 @@
     input.dispatchEvent(new Event("input", { bubbles: true }));
   });
 
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (!event.detail.shouldSwap || !target || target.id !== "task-form") return;
+    target.querySelectorAll("[data-preview-img]").forEach(function (img) { forget(img.getAttribute("src")); });
+  });
+
   function init() {
     var form = document.getElementById("task-form");
     if (form) updatePromptCount(form);
+    announceStatus();
   }
   document.addEventListener("DOMContentLoaded", init);
   document.addEventListener("htmx:afterSettle", init);

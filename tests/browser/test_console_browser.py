@@ -198,6 +198,9 @@ def test_moderation_failure_is_explained_and_polling_stops(page, console_url, fr
     page.evaluate(COUNT_POLLS)
 
     status = page.locator("#task-status")
+    live = page.locator("#task-status-live")
+    assert live.inner_text() == ""  # nothing is announced when the page opens
+    live.evaluate("(region) => { region.dataset.original = 'yes'; }")
     for _ in range(50):  # the simulator fails the task within a second: a few polls
         if status.get_attribute("data-settled") == "true":
             break
@@ -222,6 +225,31 @@ def test_moderation_failure_is_explained_and_polling_stops(page, console_url, fr
     page.clock.run_for(2 * STATUS_REFRESH_MS + 500)
     assert page.evaluate("() => window.__polls") == 0
     assert polls == []
+
+    # The one live region, never replaced by the polls, announced the outcome once.
+    expect(live).to_have_text(f"{EN['status.FAILED']} {EN['failure.input_safety.title']}")
+    assert live.get_attribute("data-original") == "yes"
+    assert live.get_attribute("aria-live") == "polite"
+
+
+def test_a_replaced_preview_frees_its_object_url(pages, page, console_url, frame_files):
+    pages.allow(r"ERR_FILE_NOT_FOUND")  # the fetch of the revoked URL below, meant to fail
+    first, last = frame_files
+    page.goto(console_url + "/")
+    preview = page.locator("#first_frame-fieldset [data-preview-img]")
+    page.set_input_files("#first_frame", str(first))
+    expect(preview).to_have_attribute("src", re.compile("^blob:"))
+    old = preview.get_attribute("src")
+    page.set_input_files("#first_frame", str(last))
+    expect(preview).not_to_have_attribute("src", old or "")
+    new = preview.get_attribute("src") or ""
+    assert new.startswith("blob:")
+    load = (
+        "(url) => new Promise((done) => { const img = new Image();"
+        " img.onload = () => done('alive'); img.onerror = () => done('revoked'); img.src = url; })"
+    )
+    assert page.evaluate(load, old) == "revoked"
+    assert page.evaluate(load, new) == "alive"
 
 
 def test_language_follows_browser_then_sticks_after_switching(pages, console_url):
