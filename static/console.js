@@ -40,7 +40,7 @@
     var box = form.querySelector("[data-estimate]");
     if (!spec || !box) return;
     var price = spec.prices[form.querySelector("[data-duration]").value];
-    box.textContent = price === undefined ? "" : box.dataset.label + ": " + formatAmount(price) + " " + box.dataset.currency;
+    box.textContent = price === undefined ? "" : box.dataset.label + formatAmount(price) + " " + box.dataset.currency;
   }
 
   function updatePromptCount(form) {

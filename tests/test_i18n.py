@@ -1,6 +1,7 @@
 import json
 import re
 import string
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,39 @@ def test_locale_files_are_valid_json_with_string_values():
     for lang in ("en", "zh-CN"):
         data = json.loads((REPO / "app" / "locales" / f"{lang}.json").read_text("utf-8"))
         assert all(isinstance(v, str) and v for v in data.values())
+
+
+class PageText(HTMLParser):
+    """The text a reader sees: text nodes and placeholders, without scripts and styles."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.hidden = 0
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.hidden += tag in ("script", "style")
+        self.parts += [value for name, value in attrs if name in ("placeholder", "title", "alt") and value]
+
+    def handle_endtag(self, tag: str) -> None:
+        self.hidden -= tag in ("script", "style")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.parts.append(data)
+
+
+def test_chinese_pages_join_their_strings_with_full_width_punctuation(client, png):
+    client.cookies.set("lang", "zh-CN")
+    form = client.get("/").text
+    refused = client.post("/tasks", data={"model": "gen4_turbo", "ratio": "1280:720", "duration": "5", "seed": "x"},
+                          files={"first_frame": ("a.png", png, "image/png")}).text
+    created = client.post("/tasks", data={"model": "gen4_turbo", "ratio": "1280:720", "duration": "5",
+                                          "promptText": "[sim:moderation]"},
+                          files={"first_frame": ("a.png", png, "image/png")})
+    task = client.get(created.headers["location"]).text
+    assert "种子" in refused and "预计费用" in form
+    for html in (form, refused, task, client.get("/tasks").text):
+        text = "\n".join(PageText(html).parts)
+        assert half_width_by_cjk(text) == [], [line for line in text.splitlines() if half_width_by_cjk(line)]
