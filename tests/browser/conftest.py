@@ -4,8 +4,10 @@ Chromium comes from the system (Debian's /usr/bin/chromium); Playwright never do
 Every console error and uncaught page error fails the test that caused it, except messages a test
 declares as expected with ``pages.allow(pattern)`` (e.g. the 422 answer of a deliberately invalid form).
 
-Under pytest-xdist (``--dist loadgroup``) every browser test is in the group "browser", so one worker
-runs them all, one after the other, with one Chromium.
+Under pytest-xdist, scripts/test distributes by file (``--dist loadfile``): one worker runs a browser
+module's tests one after the other with one Chromium, while another worker may run the other module.
+(``--dist loadgroup`` would do the same with xdist_group marks, but pytest-xdist 3.8 cannot rename
+node ids under pytest 9, so its groups are silently ignored.)
 """
 
 from __future__ import annotations
@@ -91,17 +93,6 @@ class BrowserPages:
             except Exception:  # noqa: BLE001 - already closed
                 pass
         self.contexts.clear()
-
-
-BROWSER_TESTS = Path(__file__).resolve().parent
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put every browser test in one xdist group: one worker and one Chromium for them all."""
-    for item in items:
-        if BROWSER_TESTS in item.path.parents:
-            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 # Module scope, not session: Playwright's sync API keeps an event loop running on this thread while

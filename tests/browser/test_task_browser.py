@@ -1,0 +1,148 @@
+"""The task page in a real Chromium: two frames to a playing video, a failure explained and polling
+stopped, the no-JS fallback and serving under a path prefix. The built-in simulator is the upstream."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from app.main import create_app
+from app.routers.tasks import STATUS_REFRESH_SECONDS
+from tests.browser.actions import EN, VIDEO_TIMEOUT_MS, fill_and_generate, task_url_pattern, wait_for_playing_video
+
+STATUS_REFRESH_MS = STATUS_REFRESH_SECONDS * 1000
+# htmx announces each request it is about to send; counted in the page, as the timers fire.
+COUNT_POLLS = (
+    "() => { window.__polls = 0;"
+    " document.addEventListener('htmx:beforeRequest', () => { window.__polls += 1; }); }"
+)
+
+
+def test_happy_path_first_and_last_frame_to_playing_video(page, console_url, frame_files):
+    first, last = frame_files
+    page.goto(console_url + "/")
+    assert page.locator("#first_frame-fieldset [data-preview-img]").get_attribute("src") is None
+
+    fill_and_generate(page, first, last, "the waves roll in slowly, camera pans right")
+
+    page.wait_for_url(task_url_pattern(console_url))
+    video = wait_for_playing_video(page)
+    assert str(video["src"]).startswith(console_url + "/"), video
+    assert 4.5 <= float(video["duration"]) <= 5.5, video
+    assert int(video["width"]) > 0 and int(video["height"]) > 0
+    assert re.fullmatch(r"\d+", page.locator("[data-seed]").inner_text().strip())
+    download = page.get_by_role("link", name=EN["task.download"])
+    href = download.get_attribute("href")
+    assert href and href.startswith("/tasks/") and "download=1" in href
+    assert page.locator("#task-status").get_attribute("data-status") == "SUCCEEDED"
+
+
+def test_moderation_failure_is_explained_and_polling_stops(page, console_url, frame_files):
+    first, _ = frame_files
+    # The page's timers run on a clock the test moves: htmx polls exactly when the test says so.
+    page.clock.install()
+    page.goto(console_url + "/")
+    fill_and_generate(page, first, None, "a cat on a fence [sim:moderation]")
+    page.wait_for_url(task_url_pattern(console_url))
+    page.evaluate(COUNT_POLLS)
+
+    status = page.locator("#task-status")
+    live = page.locator("#task-status-live")
+    assert live.inner_text() == ""  # nothing is announced when the page opens
+    live.evaluate("(region) => { region.dataset.original = 'yes'; }")
+    for _ in range(50):  # the simulator fails the task within a second: a few polls
+        if status.get_attribute("data-settled") == "true":
+            break
+        status.evaluate("(box) => { box.dataset.replaced = 'no'; }")
+        page.clock.run_for(STATUS_REFRESH_MS)
+        expect(page.locator("#task-status[data-replaced]")).to_have_count(0)  # the poll's answer swapped in
+    assert page.evaluate("() => window.__polls") >= 1
+    expect(status).to_have_attribute("data-settled", "true")
+    assert status.get_attribute("data-status") == "FAILED"
+    assert status.locator(".status").inner_text() == EN["status.FAILED"]
+    assert status.locator("code").inner_text() == "INPUT_PREPROCESSING.SAFETY.TEXT"
+    text = status.inner_text()
+    assert EN["failure.input_safety.title"] in text
+    assert EN["failure.input_safety.advice"] in text
+    assert status.get_attribute("hx-trigger") is None
+    assert status.locator("video").count() == 0
+
+    # Polling really stopped: no status request over two more refresh periods.
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/status") else None)
+    page.evaluate("() => { window.__polls = 0; }")
+    page.clock.run_for(2 * STATUS_REFRESH_MS + 500)
+    assert page.evaluate("() => window.__polls") == 0
+    assert polls == []
+
+    # The one live region, never replaced by the polls, announced the outcome once.
+    expect(live).to_have_text(f"{EN['status.FAILED']} {EN['failure.input_safety.title']}")
+    assert live.get_attribute("data-original") == "yes"
+    assert live.get_attribute("aria-live") == "polite"
+
+
+def test_works_without_javascript(pages, console_url, frame_files):
+    first, last = frame_files
+    page = pages.new(java_script_enabled=False)
+    documents: list[tuple[str, int]] = []
+    page.on(
+        "response",
+        lambda r: documents.append((r.url, r.status)) if r.request.resource_type == "document" else None,
+    )
+    page.goto(console_url + "/")
+    page.set_input_files("#first_frame", str(first))
+    page.set_input_files("#last_frame", str(last))
+    page.fill("#promptText", "no scripts needed")
+    page.click("#task-form button[type=submit]")
+    page.wait_for_url(task_url_pattern(console_url))
+    assert (console_url + "/tasks", 303) in documents
+
+    # No HTMX: the noscript meta refresh reloads the page until the video is there.
+    page.locator("video").wait_for(timeout=VIDEO_TIMEOUT_MS)
+    task_loads = [u for u, s in documents if task_url_pattern(console_url).match(u) and s == 200]
+    assert len(task_loads) >= 2, documents
+    assert page.locator("#task-status").get_attribute("data-status") == "SUCCEEDED"
+    assert page.locator("head noscript").count() == 0, "a finished task should stop refreshing"
+
+
+class PrefixProxy:
+    """Like nginx `location /runway/ { proxy_pass http://app/; }`: strips the prefix, 404s the rest."""
+
+    def __init__(self, app, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if not path.startswith(self.prefix + "/"):
+            await send({"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"outside the proxied prefix"})
+            return
+        inner = path[len(self.prefix) :]
+        await self.app(dict(scope, path=inner, raw_path=inner.encode()), receive, send)
+
+
+def test_under_a_path_prefix(page, make_settings, serve, frame_files):
+    first, last = frame_files
+    app = create_app(make_settings(CONSOLE_ROOT_PATH="/runway"))
+    base = serve(PrefixProxy(app, "/runway")).url
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+
+    page.goto(base + "/runway/")
+    assert page.locator("#task-form").get_attribute("action") == "/runway/tasks"
+    fill_and_generate(page, first, last, "under a prefix")
+    page.wait_for_url(task_url_pattern(base + "/runway"))
+    video = wait_for_playing_video(page)
+    assert str(video["src"]).startswith(base + "/runway/"), video
+    assert 4.5 <= float(video["duration"]) <= 5.5
+
+    http = [u for u in requested if u.startswith(("http:", "https:"))]
+    assert any(u.endswith("/status") for u in http), "the status was never polled"
+    outside = [u for u in http if not u.startswith(base + "/runway/")]
+    assert outside == [], outside
+    assert all(u.startswith(("http:", "blob:")) for u in requested), requested
