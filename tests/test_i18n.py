@@ -193,16 +193,15 @@ class PageText(HTMLParser):
             self.parts.append(data)
 
 
-def test_chinese_pages_join_their_strings_with_full_width_punctuation(client, png):
-    client.cookies.set("lang", "zh-CN")
-    form = client.get("/").text
-    refused = client.post("/tasks", data={"model": "gen4_turbo", "ratio": "1280:720", "duration": "5", "seed": "x"},
-                          files={"first_frame": ("a.png", png, "image/png")}).text
-    created = client.post("/tasks", data={"model": "gen4_turbo", "ratio": "1280:720", "duration": "5",
-                                          "promptText": "[sim:moderation]"},
-                          files={"first_frame": ("a.png", png, "image/png")})
-    task = client.get(created.headers["location"]).text
+def test_chinese_pages_join_their_strings_with_full_width_punctuation(sim_console, png):
+    sim_console.cookies.set("lang", "zh-CN")
+    fields = {"model": "gen4_turbo", "ratio": "1280:720", "duration": "5"}
+    frame = {"first_frame": ("a.png", png, "image/png")}
+    form = sim_console.get("/").text
+    refused = sim_console.post("/tasks", data={**fields, "seed": "x"}, files=frame).text
+    created = sim_console.post("/tasks", data={**fields, "promptText": "[sim:moderation]"}, files=frame)
+    task = sim_console.get(created.headers["location"]).text
     assert "种子" in refused and "预计费用" in form
-    for html in (form, refused, task, client.get("/tasks").text):
+    for html in (form, refused, task, sim_console.get("/tasks").text):
         text = "\n".join(PageText(html).parts)
         assert half_width_by_cjk(text) == [], [line for line in text.splitlines() if half_width_by_cjk(line)]

@@ -35,14 +35,8 @@ class Elements(HTMLParser):
         return [element_id for element_id, n in counts.items() if n > 1]
 
 
-@pytest.fixture
-def upstream_console(upstream, make_settings, make_client):
-    fake, base_url = upstream
-    return fake, make_client(make_settings(RUNWAYML_BASE_URL=base_url, RUNWAYML_API_SECRET="key-templates"))
-
-
-def test_two_messages_for_one_field_have_their_own_ids_and_the_input_names_both(upstream_console, png):
-    fake, console = upstream_console
+def test_two_messages_for_one_field_have_their_own_ids_and_the_input_names_both(console, fake_upstream, png):
+    fake = fake_upstream
     issues = [{"path": ["promptText"], "message": "too vague"}, {"path": ["promptText"], "message": "too short"}]
     fake.queue("create", status=400, body=json.dumps({"error": "Validation failed", "issues": issues}))
     answer = console.post("/tasks", data=VALID, headers=HTMX, files={"first_frame": ("a.png", png, "image/png")})
@@ -70,9 +64,9 @@ def test_two_messages_for_one_field_have_their_own_ids_and_the_input_names_both(
         ({"notify_hook": "not a url"}, "notify_hook", ["notify_hook"]),
     ],
 )
-def test_every_input_of_a_field_with_a_message_is_invalid_and_described_by_it(client, png, data, field, inputs):
+def test_every_input_of_a_field_with_a_message_is_invalid_and_described_by_it(sim_console, png, data, field, inputs):
     files = None if "first_frame_url" in data else {"first_frame": ("a.png", png, "image/png")}
-    answer = client.post("/tasks", data={**VALID, **data}, headers=HTMX, files=files)
+    answer = sim_console.post("/tasks", data={**VALID, **data}, headers=HTMX, files=files)
     assert answer.status_code == 422, answer.text
 
     page = Elements(answer.text)
@@ -86,21 +80,21 @@ def test_every_input_of_a_field_with_a_message_is_invalid_and_described_by_it(cl
     assert others == []
 
 
-def test_a_form_without_messages_marks_nothing_invalid(client):
-    html = client.get("/").text
+def test_a_form_without_messages_marks_nothing_invalid(sim_console):
+    html = sim_console.get("/").text
     assert "aria-invalid" not in html and "aria-describedby" not in html
     assert Elements(html).duplicate_ids() == []
 
 
-def test_the_status_live_region_is_outside_the_box_the_poll_replaces(client, png):
-    created = client.post("/tasks", data=VALID, files={"first_frame": ("a.png", png, "image/png")})
+def test_the_status_live_region_is_outside_the_box_the_poll_replaces(sim_console, png):
+    created = sim_console.post("/tasks", data=VALID, files={"first_frame": ("a.png", png, "image/png")})
     task_url = created.headers["location"]
-    page = client.get(task_url).text
+    page = sim_console.get(task_url).text
 
     live = Elements(page).by_id("task-status-live")
     assert (live["aria-live"], live["role"]) == ("polite", "status")
     box = Elements(page).by_id("task-status")
     assert "aria-live" not in box and box.get("hx-swap") == "outerHTML"
-    fragment = client.get(task_url + "/status", headers=HTMX).text
+    fragment = sim_console.get(task_url + "/status", headers=HTMX).text
     assert "task-status-live" not in fragment and "aria-live" not in fragment
     assert "data-announce" in fragment
