@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 
 from app.catalogue import Catalogue
+from app.netguard import AsyncResolver
 from app.simulator.http import EXCEPTION_HANDLERS, ROUTES
 from app.simulator.settings import SimulatorSettings
 from app.simulator.tasks import Simulator
@@ -23,17 +25,32 @@ def create_simulator_app(
     *,
     clock: Callable[[], float] = time.monotonic,
     wall: Callable[[], float] = time.time,
+    image_transport: httpx.BaseTransport | None = None,
+    hook_resolver: AsyncResolver | None = None,
 ) -> Starlette:
-    """The simulated API; its state lives on `app.state.simulator`, ready before any request."""
+    """The simulated API; its state lives on `app.state.simulator`, ready before any request.
+
+    `image_transport` and `hook_resolver` stand in for the network in tests (image URLs fetched
+    at render time, DNS for notify_hook hosts); None uses the real one.
+    """
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            await app.state.simulator.notifier.aclose()
             # close() waits for a render in progress; keep the event loop free meanwhile.
             await run_in_threadpool(app.state.simulator.close)
 
     app = Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
-    app.state.simulator = Simulator(catalogue, settings, workdir, clock=clock, wall=wall)
+    app.state.simulator = Simulator(
+        catalogue,
+        settings,
+        workdir,
+        clock=clock,
+        wall=wall,
+        image_transport=image_transport,
+        hook_resolver=hook_resolver,
+    )
     return app

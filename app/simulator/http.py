@@ -1,6 +1,10 @@
 """The simulator's HTTP layer: Runway's routes, bodies and error shapes over the `Simulator`.
 
-Each endpoint finds the simulator on `request.app.state.simulator`.
+Each endpoint finds the simulator on `request.app.state.simulator`. Every route is served at the
+root (`/v1/…`, as the official API) and under `/runwayml` (`/runwayml/v1/…`, as a relay), so a
+client's base URL may be either. API calls need `Authorization` and, at the root,
+`X-Runway-Version` naming a known version; under `/runwayml` the header may be left out, as the
+relay's own examples do (the relay supplies it upstream), but an unknown version is refused there too.
 """
 
 from __future__ import annotations
@@ -15,16 +19,28 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
-from app.simulator.tasks import NotEnoughCredits, Simulator, SimulatorClosed
-from app.simulator.triggers import NOT_ENOUGH_CREDITS, TRIGGERS
+from app.simulator.messages import (
+    DAILY_LIMIT,
+    DOC_URL,
+    NOT_ENOUGH_CREDITS,
+    VALIDATION_FAILED,
+    VERSION_HEADER,
+    issue_message,
+    version_problem,
+)
+from app.simulator.tasks import DailyLimitReached, NotEnoughCredits, Simulator, SimulatorClosed
+from app.simulator.triggers import TRIGGERS
+from app.simulator.uploads import FILENAME_MAX_CHARS, UploadRefused
 from app.simulator.validation import ValidationFailed, validate
 
-DOC_URL = "https://docs.dev.runwayml.com/api"
 # Two 5 MB data URIs plus the other fields, with room to spare; anything larger is abuse.
 BODY_MAX_BYTES = 16 * 1024 * 1024
+# Room for the multipart framing and the signed fields around an uploaded file.
+UPLOAD_OVERHEAD_BYTES = 64 * 1024
 TASK_ID_LENGTH = 36
+RELAY_PREFIX = "/runwayml"
 
 
 class ApiJSON(JSONResponse):
@@ -44,7 +60,7 @@ def _error(status: int, message: str) -> ApiJSON:
 
 
 def _validation_error(issues: list[dict[str, Any]]) -> ApiJSON:
-    return ApiJSON({"error": "Validation of body failed", "issues": issues, "docUrl": DOC_URL}, status_code=400)
+    return ApiJSON({"error": VALIDATION_FAILED, "issues": issues, "docUrl": DOC_URL}, status_code=400)
 
 
 def _cdn_error(status: int, code: str, message: str) -> Response:
@@ -64,6 +80,17 @@ def _refusal(request: Request) -> ApiJSON | None:
     if secret is not None and not hmac.compare_digest(sent, secret.get_secret_value().encode("utf-8")):
         return _error(401, "Invalid API key")
     return None
+
+
+def _api_refusal(request: Request) -> ApiJSON | None:
+    """A 401 for a missing or wrong key, else a 400 for a missing or unknown X-Runway-Version."""
+    if (refusal := _refusal(request)) is not None:
+        return refusal
+    version = request.headers.get(VERSION_HEADER)
+    if version is None and request.scope.get("root_path", "").endswith(RELAY_PREFIX):
+        return None
+    problem = version_problem(version)
+    return _error(400, problem) if problem is not None else None
 
 
 def _public_base(request: Request) -> str:
@@ -110,7 +137,14 @@ async def describe_service(request: Request) -> Response:
             "simulated": True,
             "description": "A stand-in for the Runway image-to-video API; videos are "
             "crossfades or zooms of the input frames, not generated.",
-            "endpoints": ["POST /v1/image_to_video", "GET /v1/tasks/{id}", "DELETE /v1/tasks/{id}"],
+            "endpoints": [
+                "POST /v1/image_to_video",
+                "GET /v1/tasks/{id}",
+                "DELETE /v1/tasks/{id}",
+                "GET /v1/organization",
+                "POST /v1/uploads",
+            ],
+            "relayPrefix": RELAY_PREFIX,
             "models": [model.id for model in _simulator(request).catalogue.models],
             "triggers": [trigger.word for trigger in TRIGGERS],
         }
@@ -119,7 +153,7 @@ async def describe_service(request: Request) -> Response:
 
 async def create_task(request: Request) -> Response:
     """Validate an image-to-video request and queue a task for it."""
-    if (refusal := _refusal(request)) is not None:
+    if (refusal := _api_refusal(request)) is not None:
         return refusal
     simulator = _simulator(request)
     try:
@@ -127,27 +161,28 @@ async def create_task(request: Request) -> Response:
     except OverflowError:
         return _error(413, "Request body is too large")
     except ValueError:
-        return _validation_error([{"path": [], "message": simulator.translate("errors.body_not_json")}])
+        return _validation_error([{"path": [], "message": issue_message("body_not_json")}])
     try:
         task_request = await run_in_threadpool(
-            validate, body, simulator.catalogue, simulator.translate, simulator.settings.video_max_side
+            validate, body, simulator.catalogue, simulator.settings.video_max_side, simulator.uploads.read
         )
-        task_id, credits = simulator.create(task_request)
+        task_id, credits = simulator.create(task_request, _public_base(request))
     except ValidationFailed as exc:
         return _validation_error(exc.issues)
     except NotEnoughCredits:
         return _error(400, NOT_ENOUGH_CREDITS)
+    except DailyLimitReached as exc:
+        return _error(429, DAILY_LIMIT.format(model=exc.model))
     except SimulatorClosed:
         return _error(503, "The simulator is shutting down")
-    answer: dict[str, Any] = {"id": task_id}
-    if credits is not None and math.isfinite(credits):
-        answer["estimatedCost"] = {"credits": int(credits) if float(credits).is_integer() else credits}
-    return ApiJSON(answer)
+    if task_request.notify_hook is not None:
+        simulator.notifier.wake()
+    return ApiJSON({"id": task_id, "estimatedCost": {"credits": credits if math.isfinite(credits) else 0}})
 
 
 async def get_task(request: Request) -> Response:
     """Show a task's current status, advancing the simulation to now first."""
-    if (refusal := _refusal(request)) is not None:
+    if (refusal := _api_refusal(request)) is not None:
         return refusal
     task = _simulator(request).get(request.path_params["task_id"], _public_base(request))
     return ApiJSON(task) if task is not None else _error(404, "Task not found")
@@ -155,10 +190,72 @@ async def get_task(request: Request) -> Response:
 
 async def delete_task(request: Request) -> Response:
     """Cancel a task that is still going, or delete one that has finished."""
-    if (refusal := _refusal(request)) is not None:
+    if (refusal := _api_refusal(request)) is not None:
         return refusal
     if not _simulator(request).cancel_or_delete(request.path_params["task_id"]):
         return _error(404, "Task not found")
+    return Response(status_code=204)
+
+
+async def show_organization(request: Request) -> Response:
+    """Show the simulated account: credit balance, tier limits per model, usage in the past day."""
+    if (refusal := _api_refusal(request)) is not None:
+        return refusal
+    return ApiJSON(_simulator(request).organization())
+
+
+async def start_upload(request: Request) -> Response:
+    """Hand out an upload slot: where to POST the file, the form fields, and its runway:// URI."""
+    if (refusal := _api_refusal(request)) is not None:
+        return refusal
+    try:
+        body = await _read_json(request)
+    except OverflowError:
+        return _error(413, "Request body is too large")
+    except ValueError:
+        return _validation_error([{"path": [], "message": issue_message("body_not_json")}])
+    if not isinstance(body, dict):
+        return _validation_error([{"path": [], "message": issue_message("body_not_object")}])
+    issues: list[dict[str, Any]] = []
+    filename = body.get("filename")
+    if not isinstance(filename, str) or not filename.strip():
+        code = "field_required" if filename is None else "field_type"
+        issues.append({"path": ["filename"], "message": issue_message(code)})
+    elif len(filename) > FILENAME_MAX_CHARS or any(c in filename for c in "/\\\x00"):
+        issues.append({"path": ["filename"], "message": issue_message("upload_filename")})
+    if body.get("type") != "ephemeral":
+        code = "field_required" if body.get("type") is None else "upload_type"
+        issues.append({"path": ["type"], "message": issue_message(code)})
+    if issues:
+        return _validation_error(issues)
+    assert isinstance(filename, str)
+    started = _simulator(request).uploads.start(filename)
+    return ApiJSON(
+        {"uploadUrl": f"{_public_base(request)}uploads", "fields": started.fields, "runwayUri": started.runway_uri}
+    )
+
+
+async def receive_upload(request: Request) -> Response:
+    """Take the file for an upload slot: multipart fields plus `file`, no API key, size-bounded."""
+    uploads = _simulator(request).uploads
+    declared = request.headers.get("content-length", "")
+    if not declared.isdigit():
+        return _cdn_error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+    if int(declared) > uploads.max_bytes + UPLOAD_OVERHEAD_BYTES:
+        return _cdn_error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+    try:
+        async with request.form(max_files=1, max_fields=20, max_part_size=uploads.max_bytes) as form:
+            fields = {key: value for key, value in form.items() if isinstance(value, str)}
+            file = form.get("file")
+            if file is None or isinstance(file, str):
+                return _cdn_error(400, "InvalidArgument", "POST requires exactly one file upload per request.")
+            data = await file.read(uploads.max_bytes + 1)
+        await run_in_threadpool(uploads.receive, fields, data)
+    except UploadRefused as exc:
+        return _cdn_error(exc.status, exc.code, exc.message)
+    except HTTPException as exc:
+        # Starlette's multipart parser refuses a malformed or oversized form with a 400.
+        return _cdn_error(400, "MalformedPOSTRequest", str(exc.detail))
     return Response(status_code=204)
 
 
@@ -189,11 +286,18 @@ async def answer_crash(request: Request, exc: Exception) -> Response:
     return _error(500, "Internal simulator error")
 
 
-ROUTES = [
-    Route("/", describe_service, methods=["GET"]),
+API_ROUTES: list[BaseRoute] = [
     Route("/v1/image_to_video", create_task, methods=["POST"]),
     Route("/v1/tasks/{task_id}", get_task, methods=["GET"]),
     Route("/v1/tasks/{task_id}", delete_task, methods=["DELETE"]),
+    Route("/v1/organization", show_organization, methods=["GET"]),
+    Route("/v1/uploads", start_upload, methods=["POST"]),
+    Route("/uploads", receive_upload, methods=["POST"]),
     Route("/outputs/{name}", download_output, methods=["GET"]),
+]
+ROUTES: list[BaseRoute] = [
+    Route("/", describe_service, methods=["GET"]),
+    *API_ROUTES,
+    Mount(RELAY_PREFIX, routes=API_ROUTES),
 ]
 EXCEPTION_HANDLERS = {HTTPException: answer_http_error, Exception: answer_crash}

@@ -39,10 +39,20 @@ class AssetUnavailable(Exception):
     """An input image URL could not be fetched or decoded; the message is the task's failure."""
 
 
-def render_frames(frames: list[Frame], ratio: str, duration: int, path: Path, *, max_side: int) -> Outcome | None:
+def render_frames(
+    frames: list[Frame],
+    ratio: str,
+    duration: int,
+    path: Path,
+    *,
+    max_side: int,
+    transport: httpx.BaseTransport | None = None,
+) -> Outcome | None:
     """Write the task's video to `path`; the failure to report instead, if any (then no file is left)."""
     try:
-        pictures = [frame.image if frame.image is not None else fetch_frame(frame) for frame in frames]
+        pictures = [
+            frame.image if frame.image is not None else fetch_frame(frame, transport=transport) for frame in frames
+        ]
         render_video(
             pictures[0],
             pictures[1] if len(pictures) > 1 else None,
@@ -60,11 +70,16 @@ def render_frames(frames: list[Frame], ratio: str, duration: int, path: Path, *,
     return None
 
 
-def fetch_frame(frame: Frame, *, max_bytes: int = URL_IMAGE_MAX_BYTES) -> Image.Image:
-    """Download and decode a frame given by URL, as the upstream does when it starts rendering."""
+def fetch_frame(
+    frame: Frame, *, max_bytes: int = URL_IMAGE_MAX_BYTES, transport: httpx.BaseTransport | None = None
+) -> Image.Image:
+    """Download and decode a frame given by URL, as the upstream does when it starts rendering.
+
+    `transport` replaces the network (a test's offline stand-in); None uses it.
+    """
     assert frame.url is not None
     try:
-        with httpx.Client(timeout=FETCH_TIMEOUT_SECONDS, follow_redirects=False) as client:
+        with httpx.Client(timeout=FETCH_TIMEOUT_SECONDS, follow_redirects=False, transport=transport) as client:
             with client.stream("GET", frame.url) as response:
                 response.raise_for_status()
                 data = bytearray()

@@ -24,6 +24,14 @@ class SimulatorSettings(BaseSettings):
     url_ttl_seconds: float = Field(default=86400.0, gt=0)
     video_max_side: int = Field(default=640, ge=64, le=4096)
     api_secret: SecretStr | None = None
+    # The organisation the simulator pretends to be (GET /v1/organization).
+    credits: int = Field(default=1_000_000, ge=0)
+    daily_limit: int | None = Field(default=None, ge=1)
+    monthly_credit_spend: int = Field(default=1_000_000, ge=0)
+    # notify_hook callbacks go to public addresses only, unless this is set for local testing.
+    allow_private_hooks: bool = False
+    upload_max_mb: float = Field(default=200.0, gt=0, le=1024)
+    upload_ttl_seconds: float = Field(default=86400.0, gt=0)
 
     @field_validator("api_secret")
     @classmethod
@@ -31,3 +39,13 @@ class SimulatorSettings(BaseSettings):
         if value is not None and not value.get_secret_value().strip():
             return None
         return value
+
+    @field_validator("daily_limit", mode="before")
+    @classmethod
+    def _blank_limit_is_none(cls, value: object) -> object:
+        # SIMULATOR_DAILY_LIMIT= (empty) means no limit, as the API's null does.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def upload_max_bytes(self) -> int:
+        return int(self.upload_max_mb * 1024 * 1024)

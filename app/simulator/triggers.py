@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from app.simulator.messages import NOT_ENOUGH_CREDITS
+
 Stage = Literal["preprocessing", "midway", "end"]
 
-NOT_ENOUGH_CREDITS = "You do not have enough credits to run this task."
 SLOW_FACTOR = 3.0
 
 # When in a task's life each failure stage strikes, as the table words it.

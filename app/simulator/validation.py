@@ -1,29 +1,38 @@
 """Checking a create body the way the upstream does: every issue at once, in Runway's shape.
 
-The catalogue's rules are the console's own (`check_request`), and the issue messages are the
-console's English error texts, so a body the console would refuse is refused here in the same words.
+The catalogue's rules are the console's own (`check_request`), so a body the console would refuse
+is refused here too, at the same `path`; the messages are the API's own (`messages`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from app import images
-from app.catalogue import Catalogue, RuleIssue, check_request
-from app.i18n import Translator
+from app.catalogue import RELAY_OPTIONAL_FIELDS, Catalogue, RuleIssue, check_request
+from app.simulator.messages import issue_message
 from app.simulator.render import Frame, shrink_for_video, upright
+
+# A `runway://` URI from POST /v1/uploads, turned into the uploaded bytes (None: unknown or expired).
+UploadResolver = Callable[[str], bytes | None]
+UPLOAD_SCHEME = "runway://"
+HOOK_MAX_CHARS = 2048
 
 
 @dataclass
 class TaskRequest:
     """A create body that passed validation."""
 
+    model: str
     ratio: str
     duration: int
     prompt: str
     frames: list[Frame]
     credits: float | None
+    notify_hook: str | None = None
 
 
 class ValidationFailed(Exception):
@@ -34,9 +43,24 @@ class ValidationFailed(Exception):
         self.issues = issues
 
 
-def validate(body: object, catalogue: Catalogue, translate: Translator, max_side: int) -> TaskRequest:
+def validate(body: object, catalogue: Catalogue, max_side: int, uploads: UploadResolver | None = None) -> TaskRequest:
     """Check a create body like the upstream; raise ValidationFailed with every issue."""
-    return Validator(catalogue, translate, max_side).run(body)
+    return Validator(catalogue, max_side, uploads).run(body)
+
+
+def no_uploads(uri: str) -> bytes | None:
+    return None
+
+
+def is_web_url(value: str) -> bool:
+    """An http(s) URL with a host, short enough for the API: what notify_hook must be."""
+    if len(value) > HOOK_MAX_CHARS or any(c.isspace() for c in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        return False
 
 
 def without_lone_surrogates(text: str) -> str:
@@ -50,16 +74,16 @@ def without_lone_surrogates(text: str) -> str:
 class Validator:
     """One pass over a create body, collecting every issue instead of stopping at the first."""
 
-    def __init__(self, catalogue: Catalogue, translate: Translator, max_side: int) -> None:
+    def __init__(self, catalogue: Catalogue, max_side: int, uploads: UploadResolver | None = None) -> None:
         self.catalogue = catalogue
-        self.translate = translate
         self.max_side = max_side
+        self.uploads = uploads or no_uploads
         self.issues: list[dict[str, Any]] = []
         # Fields whose value could not be read: the catalogue's rules would only repeat that.
         self.unreadable: set[str] = set()
 
     def add(self, path: list[str | int], code: str, **params: object) -> None:
-        self.issues.append({"path": path, "message": self.translate(f"errors.{code}", **params)})
+        self.issues.append({"path": path, "message": issue_message(code, **params)})
 
     def run(self, body: object) -> TaskRequest:
         if not isinstance(body, dict):
@@ -67,11 +91,16 @@ class Validator:
             raise ValidationFailed(self.issues)
         model = self.string(body, "model", required=True)
         ratio = self.string(body, "ratio", required=True)
-        duration = self.integer(body, "duration", "duration_not_integer", required=True)
+        # Left out, the model's default applies; a model without one reports it as required below.
+        duration = self.integer(body, "duration", "duration_not_integer", required=False)
         seed = self.integer(body, "seed", "seed_not_integer", required=False)
         prompt = self.string(body, "promptText", required=False) or ""
-        self.typed(body, "watermark", bool)
-        self.typed(body, "notify_hook", str)
+        spec = self.catalogue.get(model) if model is not None else None
+        no_default = spec is not None and spec.default_duration is None
+        if duration is None and "duration" not in self.unreadable and no_default:
+            self.add(["duration"], "field_required")
+            self.unreadable.add("duration")
+        notify_hook = self.optional_fields(body, model)
         self.typed(body, "contentModeration", dict)
         frames, positions, item_index = self.prompt_images(body)
 
@@ -87,16 +116,45 @@ class Validator:
         self.add_rule_issues(rule_issues, positions, item_index)
         if self.issues:
             raise ValidationFailed(self.issues)
-        assert model is not None and ratio is not None and duration is not None
+        assert model is not None and ratio is not None
         spec = self.catalogue.get(model)
         assert spec is not None
+        duration = spec.effective_duration(duration)
+        assert duration is not None
         price = spec.price(duration) if self.catalogue.currency == "credits" else None
         order = {"first": 0, "last": 1}
         frames.sort(key=lambda frame: order[frame.position])
         for frame in frames:
             if frame.image is not None:
                 frame.image = shrink_for_video(frame.image, ratio, self.max_side)
-        return TaskRequest(ratio=ratio, duration=duration, prompt=prompt, frames=frames, credits=price)
+        return TaskRequest(
+            model=model,
+            ratio=ratio,
+            duration=duration,
+            prompt=prompt,
+            frames=frames,
+            credits=price,
+            notify_hook=notify_hook,
+        )
+
+    def optional_fields(self, body: dict[str, Any], model: str | None) -> str | None:
+        """Check `watermark` and `notify_hook`: refused as unknown keys where the model takes neither."""
+        spec = self.catalogue.get(model) if model is not None else None
+        for name in RELAY_OPTIONAL_FIELDS:
+            if name in body and spec is not None and not spec.accepts(name):
+                self.add([name], "field_unrecognized", name=name)
+                self.unreadable.add(name)
+        self.typed(body, "watermark", bool)
+        if not self.present(body, "notify_hook", False) or "notify_hook" in self.unreadable:
+            return None
+        hook = body["notify_hook"]
+        if not isinstance(hook, str):
+            self.add(["notify_hook"], "field_type")
+            return None
+        if not is_web_url(hook.strip()):
+            self.add(["notify_hook"], "notify_hook_invalid")
+            return None
+        return hook.strip()
 
     def present(self, body: dict[str, Any], name: str, required: bool) -> bool:
         # null is treated as left out: clients serialising optional fields send it.
@@ -131,6 +189,8 @@ class Validator:
         return None
 
     def typed(self, body: dict[str, Any], name: str, kind: type) -> None:
+        if name in self.unreadable:
+            return
         if self.present(body, name, False) and not isinstance(body[name], kind):
             self.add([name], "field_type")
 
@@ -178,7 +238,13 @@ class Validator:
         return value
 
     def frame(self, uri: str, position: str, label: str, path: list[str | int]) -> Frame | None:
-        """Check one image reference; decode data URIs now so a bad one fails the create."""
+        """Check one image reference; decode data URIs and uploads now so a bad one fails the create."""
+        if uri.startswith(UPLOAD_SCHEME):
+            raw = self.uploads(uri)
+            if raw is None:
+                self.add(path, "upload_unknown")
+                return None
+            return self.decoded(raw, position, label, path)
         if uri[:5].lower() != "data:":
             problem = images.check_image_url(uri)
             if problem is not None:
@@ -191,6 +257,14 @@ class Validator:
             return None
         try:
             _, raw = images.parse_data_uri(uri)
+        except images.ImageProblem as problem:
+            self.add(path, problem.code, **problem.params)
+            return None
+        return self.decoded(raw, position, label, path)
+
+    def decoded(self, raw: bytes, position: str, label: str, path: list[str | int]) -> Frame | None:
+        """A frame from image bytes, or None with the issue added when the API would refuse them."""
+        try:
             image = upright(images.open_image(raw))
         except images.ImageProblem as problem:
             self.add(path, problem.code, **problem.params)

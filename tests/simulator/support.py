@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 
 from app.catalogue import Catalogue, ModelSpec
 
-KEY = {"Authorization": "Bearer test-key"}
+KEY = {"Authorization": "Bearer test-key", "X-Runway-Version": "2024-11-06"}
 BASE = "http://sim"
 RENDER_WAIT_SECONDS = 20.0
 

@@ -32,7 +32,12 @@ def test_a_task_lives_from_pending_to_a_playable_video(client, clock, tmp_path):
     task_id = answer["id"]
 
     task = fetch(client, task_id)
-    assert task == {"id": task_id, "status": "PENDING", "createdAt": "2024-11-15T13:54:50.800Z"}
+    assert task == {
+        "id": task_id,
+        "status": "PENDING",
+        "createdAt": "2024-11-15T13:54:50.800Z",
+        "estimatedCost": {"credits": 10},
+    }
 
     clock.advance(1.0)
     progress = [fetch(client, task_id)]
@@ -178,7 +183,8 @@ def test_deleting_an_active_task_cancels_it(client, clock):
     assert response.status_code == 204 and response.content == b""
     clock.advance(10)
     task = fetch(client, running)
-    assert set(task) == {"id", "status", "createdAt"} and task["status"] == "CANCELLED"
+    assert set(task) == {"id", "status", "createdAt", "cost"} and task["status"] == "CANCELLED"
+    assert task["cost"] == {"credits": 0}
 
     assert client.delete(f"/v1/tasks/{running}", headers=KEY).status_code == 204
     assert client.get(f"/v1/tasks/{running}", headers=KEY).status_code == 404

@@ -9,7 +9,6 @@ import json
 import pytest
 from PIL import Image
 
-from app.i18n import Translator
 from app.simulator.validation import ValidationFailed, validate, without_lone_surrogates
 from tests.simulator.support import CATALOGUE, FIRST, KEY, LAST, body, data_uri, issue_paths
 
@@ -98,7 +97,7 @@ def test_a_last_frame_is_refused_where_the_catalogue_forbids_it(client):
     payload = body(model="firstonly", promptText="short")
     response = client.post("/v1/image_to_video", json=payload, headers=KEY)
     assert issue_paths(response) == [["promptImage", 1, "position"]]
-    assert response.json()["issues"][0]["message"] == "firstonly does not accept a last frame."
+    assert response.json()["issues"][0]["message"] == "Invalid position for firstonly: 'last' is not supported"
 
 
 def test_a_prompt_over_the_models_limit_is_refused(client):
@@ -131,7 +130,7 @@ def test_a_valid_body_gives_frames_in_order_shrunk_for_the_video():
         promptText="Hello",
         duration=2,
     )
-    request = validate(payload, CATALOGUE, Translator("en"), 128)
+    request = validate(payload, CATALOGUE, 128)
     assert (request.ratio, request.duration, request.prompt, request.credits) == ("1280:720", 2, "Hello", 10)
     assert [frame.position for frame in request.frames] == ["first", "last"]
     first = request.frames[0].image
@@ -142,5 +141,5 @@ def test_a_valid_body_gives_frames_in_order_shrunk_for_the_video():
 
 def test_a_non_object_body_is_one_issue_at_the_root():
     with pytest.raises(ValidationFailed) as caught:
-        validate([], CATALOGUE, Translator("en"), 128)
+        validate([], CATALOGUE, 128)
     assert [issue["path"] for issue in caught.value.issues] == [[]]
