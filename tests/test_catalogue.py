@@ -146,8 +146,10 @@ def test_default_catalogue_accepts_the_relays_optional_fields():
     assert catalogue.optional_fields == ("watermark", "notify_hook")
     for model in catalogue.models:
         assert model.accepts("watermark") and model.accepts("notify_hook")
-        assert model.default_duration is None
         assert model.price_known
+    # The official schema lets gen4_turbo's duration be left out; the catalogue's note says why 5.
+    assert [(m.id, m.default_duration) for m in catalogue.models] == [("gen4_turbo", 5), ("gen3a_turbo", None)]
+    assert "states no default" in catalogue.models[0].note
 
 
 def test_a_catalogue_without_the_new_keys_behaves_as_before(tmp_path):

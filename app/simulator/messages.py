@@ -50,6 +50,7 @@ ISSUES: dict[str, str] = {
     "image_empty": "Invalid asset: the image is empty",
     "image_type": "Invalid asset: unsupported image type {found}; expected JPEG, PNG or WebP",
     "image_unreadable": "Invalid asset: the image could not be decoded",
+    "image_too_big": "Invalid asset: the image is larger than {max_mb:.0f} MB",
     "image_pixels": "Invalid asset: the image has more than {max} pixels",
     "image_ratio": "Invalid asset: the image is {width}x{height}; its width/height ratio ({ratio}) must be "
     "between 0.5 and 2",

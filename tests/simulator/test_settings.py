@@ -19,6 +19,12 @@ EVERY_SETTING = {
     "SIMULATOR_URL_TTL_SECONDS": "120",
     "SIMULATOR_VIDEO_MAX_SIDE": "256",
     "SIMULATOR_API_SECRET": "s3cret",
+    "SIMULATOR_CREDITS": "500",
+    "SIMULATOR_DAILY_LIMIT": "50",
+    "SIMULATOR_MONTHLY_CREDIT_SPEND": "9000",
+    "SIMULATOR_ALLOW_PRIVATE_HOOKS": "true",
+    "SIMULATOR_UPLOAD_MAX_MB": "20",
+    "SIMULATOR_UPLOAD_TTL_SECONDS": "600",
 }
 EXPECTED = {
     "pending_seconds": 0.5,
@@ -26,6 +32,12 @@ EXPECTED = {
     "concurrency": 4,
     "url_ttl_seconds": 120.0,
     "video_max_side": 256,
+    "credits": 500,
+    "daily_limit": 50,
+    "monthly_credit_spend": 9000,
+    "allow_private_hooks": True,
+    "upload_max_mb": 20.0,
+    "upload_ttl_seconds": 600.0,
 }
 
 
@@ -41,6 +53,12 @@ def test_defaults():
         "concurrency": 2,
         "url_ttl_seconds": 86400.0,
         "video_max_side": 640,
+        "credits": 1_000_000,
+        "daily_limit": None,
+        "monthly_credit_spend": 1_000_000,
+        "allow_private_hooks": False,
+        "upload_max_mb": 200.0,
+        "upload_ttl_seconds": 86400.0,
     }
     assert simulator.api_secret is None
 
@@ -81,6 +99,10 @@ def test_overrides_by_environment_name_reach_the_group(monkeypatch):
         ("SIMULATOR_URL_TTL_SECONDS", "0"),
         ("SIMULATOR_VIDEO_MAX_SIDE", "32"),
         ("SIMULATOR_VIDEO_MAX_SIDE", "5000"),
+        ("SIMULATOR_CREDITS", "-1"),
+        ("SIMULATOR_DAILY_LIMIT", "0"),
+        ("SIMULATOR_ALLOW_PRIVATE_HOOKS", "perhaps"),
+        ("SIMULATOR_UPLOAD_MAX_MB", "0"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(monkeypatch, name, value):
@@ -89,6 +111,11 @@ def test_a_bad_value_is_one_line_naming_the_variable(monkeypatch, name, value):
         load_settings(_env_file=None)
     message = str(caught.value)
     assert message.startswith(f"{name}: ") and "\n" not in message
+
+
+def test_a_blank_daily_limit_means_no_limit(monkeypatch):
+    monkeypatch.setenv("SIMULATOR_DAILY_LIMIT", " ")
+    assert load_settings(_env_file=None).simulator.daily_limit is None
 
 
 def test_a_blank_secret_means_any_key():
