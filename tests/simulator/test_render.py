@@ -35,9 +35,7 @@ def image_host() -> Iterator[str]:
     async def text(request):
         return Response(b"not an image", media_type="image/png")
 
-    app = Starlette(
-        routes=[Route("/image.png", image), Route("/moved.png", moved), Route("/text.png", text)]
-    )
+    app = Starlette(routes=[Route("/image.png", image), Route("/moved.png", moved), Route("/text.png", text)])
     server = LiveServer(app).start()
     yield server.url
     server.stop()
