@@ -100,7 +100,13 @@ class Notifier:
 
     async def _watch(self) -> None:
         while True:
-            for url, document in self._collect():
+            try:
+                ready = self._collect()
+            except Exception:
+                # A bug here must not leave later callbacks unsent; the next look tries again.
+                log.exception("collecting settled tasks for notify_hook failed")
+                ready = []
+            for url, document in ready:
                 delivery = asyncio.get_running_loop().create_task(self._deliver(url, document))
                 self._deliveries.add(delivery)
                 delivery.add_done_callback(self._deliveries.discard)
