@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import httpx
 
 from app import __version__
+from app.backoff import Backoff
 from app.netguard import AsyncResolver, NetPolicy, blocked_cause, guarded_async_client
 
 log = logging.getLogger(__name__)
@@ -54,11 +54,6 @@ class Delivery:
         return self.status is not None and 200 <= self.status < 300
 
 
-def backoff_delay(attempt: int, base: float = BACKOFF_SECONDS) -> float:
-    """Seconds to wait after failed attempt `attempt` (0-based): doubling, capped, up to 50 % jitter."""
-    return min(base * 2**attempt, BACKOFF_CAP_SECONDS) * (1 + random.uniform(0, 0.5))
-
-
 class Notifier:
     """Collects settled tasks' documents from the simulator and delivers them to their hooks."""
 
@@ -78,7 +73,7 @@ class Notifier:
         self.policy = NetPolicy(allow_private=allow_private)
         self._resolver = resolver
         self._timeout = timeout
-        self._backoff = backoff
+        self._backoff = Backoff(base=backoff, cap=BACKOFF_CAP_SECONDS, jitter=0.5)
         self._interval = interval
         self._loop_task: asyncio.Task[None] | None = None
         self._deliveries: set[asyncio.Task[None]] = set()
@@ -137,7 +132,7 @@ class Notifier:
                     if status not in RETRYABLE_STATUS:
                         break
                 if attempt < ATTEMPTS - 1:
-                    await asyncio.sleep(backoff_delay(attempt, self._backoff))
+                    await asyncio.sleep(self._backoff.delay(attempts))
         delivery = Delivery(task_id, url, attempts, status, error)
         if not delivery.delivered:
             log.warning(

@@ -35,12 +35,13 @@ from app.simulator.signing import UrlSigner
 from app.simulator.triggers import SLOW_FACTOR, Outcome, read_prompt
 from app.simulator.uploads import UploadStore
 from app.simulator.validation import TaskRequest
+from app.tasks import ACTIVE_STATUSES, TaskStatus
 from app.timestamps import utc_iso
 
-PENDING, THROTTLED, RUNNING = "PENDING", "THROTTLED", "RUNNING"
-SUCCEEDED, FAILED, CANCELLED = "SUCCEEDED", "FAILED", "CANCELLED"
-ACTIVE = (PENDING, THROTTLED, RUNNING)
-SETTLED = (SUCCEEDED, FAILED, CANCELLED)
+# The statuses are the API's, named once in the domain module.
+PENDING, THROTTLED, RUNNING = TaskStatus.PENDING, TaskStatus.THROTTLED, TaskStatus.RUNNING
+SUCCEEDED, FAILED, CANCELLED = TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED
+ACTIVE = ACTIVE_STATUSES
 # "Daily" generations, as the API counts them: those created in the past day.
 DAY_SECONDS = 86_400.0
 
@@ -86,7 +87,7 @@ class Task:
     notify_hook: str | None = None
     # The simulator's own base URL as the creating client saw it, for links in a callback.
     base_url: str = ""
-    status: str = PENDING
+    status: TaskStatus = PENDING
     started_at: float | None = None
     failure: Outcome | None = None
     render: RenderResult | None = None
@@ -345,7 +346,7 @@ class Simulator:
         self._settle(task, FAILED)
         self._discard_video(task)
 
-    def _settle(self, task: Task, status: str) -> None:
+    def _settle(self, task: Task, status: TaskStatus) -> None:
         """End a task: refund it unless it succeeded, and queue its callback."""
         task.status = status
         if status != SUCCEEDED:
