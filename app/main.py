@@ -157,6 +157,7 @@ def _lifespan_for(
             await http.aclose()
             store.close()
             if simulator_app is not None:
+                await simulator_app.state.simulator.notifier.aclose()
                 # close() waits for a render in progress; keep the event loop free meanwhile.
                 await asyncio.to_thread(simulator_app.state.simulator.close)
 

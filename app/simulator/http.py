@@ -32,7 +32,7 @@ from app.simulator.messages import (
 )
 from app.simulator.tasks import DailyLimitReached, NotEnoughCredits, Simulator, SimulatorClosed
 from app.simulator.triggers import TRIGGERS
-from app.simulator.uploads import FILENAME_MAX_CHARS, UploadRefused
+from app.simulator.uploads import FILENAME_MAX_CHARS, TooManyUploads, UploadRefused
 from app.simulator.validation import ValidationFailed, validate
 
 # Two 5 MB data URIs plus the other fields, with room to spare; anything larger is abuse.
@@ -229,7 +229,10 @@ async def start_upload(request: Request) -> Response:
     if issues:
         return _validation_error(issues)
     assert isinstance(filename, str)
-    started = _simulator(request).uploads.start(filename)
+    try:
+        started = _simulator(request).uploads.start(filename)
+    except TooManyUploads:
+        return _error(429, "Too many uploads in progress; try again later")
     return ApiJSON(
         {"uploadUrl": f"{_public_base(request)}uploads", "fields": started.fields, "runwayUri": started.runway_uri}
     )

@@ -15,6 +15,7 @@ import httpx
 from PIL import Image, ImageOps
 
 from app import images
+from app.netguard import NetPolicy, guarded_client
 from app.simulator.triggers import Outcome
 from app.simulator.video import ZOOM_END, output_size, render_video
 
@@ -46,12 +47,14 @@ def render_frames(
     path: Path,
     *,
     max_side: int,
+    policy: NetPolicy | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> Outcome | None:
     """Write the task's video to `path`; the failure to report instead, if any (then no file is left)."""
     try:
         pictures = [
-            frame.image if frame.image is not None else fetch_frame(frame, transport=transport) for frame in frames
+            frame.image if frame.image is not None else fetch_frame(frame, policy=policy, transport=transport)
+            for frame in frames
         ]
         render_video(
             pictures[0],
@@ -71,15 +74,26 @@ def render_frames(
 
 
 def fetch_frame(
-    frame: Frame, *, max_bytes: int = URL_IMAGE_MAX_BYTES, transport: httpx.BaseTransport | None = None
+    frame: Frame,
+    *,
+    max_bytes: int = URL_IMAGE_MAX_BYTES,
+    policy: NetPolicy | None = None,
+    transport: httpx.BaseTransport | None = None,
 ) -> Image.Image:
     """Download and decode a frame given by URL, as the upstream does when it starts rendering.
 
-    `transport` replaces the network (a test's offline stand-in); None uses it.
+    Like the real API, which cannot see anyone's local network, it reaches public addresses only
+    unless `policy` allows more (SIMULATOR_ALLOW_PRIVATE_IMAGES). `transport` replaces the network
+    altogether (a test's offline stand-in).
     """
     assert frame.url is not None
     try:
-        with httpx.Client(timeout=FETCH_TIMEOUT_SECONDS, follow_redirects=False, transport=transport) as client:
+        client = (
+            httpx.Client(timeout=FETCH_TIMEOUT_SECONDS, follow_redirects=False, transport=transport)
+            if transport is not None
+            else guarded_client(policy or NetPolicy(), timeout=FETCH_TIMEOUT_SECONDS, follow_redirects=False)
+        )
+        with client:
             with client.stream("GET", frame.url) as response:
                 response.raise_for_status()
                 data = bytearray()

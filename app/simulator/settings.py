@@ -30,6 +30,8 @@ class SimulatorSettings(BaseSettings):
     monthly_credit_spend: int = Field(default=1_000_000, ge=0)
     # notify_hook callbacks go to public addresses only, unless this is set for local testing.
     allow_private_hooks: bool = False
+    # Image URLs are fetched from public addresses only, as the real API can reach nothing else.
+    allow_private_images: bool = False
     upload_max_mb: float = Field(default=200.0, gt=0, le=1024)
     upload_ttl_seconds: float = Field(default=86400.0, gt=0)
 

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from app.catalogue import Catalogue
-from app.netguard import AsyncResolver
+from app.netguard import AsyncResolver, NetPolicy
 from app.simulator.notify import Notifier
 from app.simulator.render import Frame, render_frames
 from app.simulator.settings import SimulatorSettings
@@ -128,6 +128,7 @@ class Simulator:
             resolver=hook_resolver,
         )
         self._image_transport = image_transport
+        self._image_policy = NetPolicy(allow_private=settings.allow_private_images)
         self._lock = threading.Lock()
         self._tasks: dict[str, Task] = {}
         self._balance = settings.credits
@@ -379,7 +380,13 @@ class Simulator:
                 return
         path = self.workdir / f"{task_id}.mp4"
         failure = render_frames(
-            frames, ratio, duration, path, max_side=self.settings.video_max_side, transport=self._image_transport
+            frames,
+            ratio,
+            duration,
+            path,
+            max_side=self.settings.video_max_side,
+            policy=self._image_policy,
+            transport=self._image_transport,
         )
         result = RenderResult(done_at=self.clock(), path=None if failure else path, failure=failure)
         with self._lock:

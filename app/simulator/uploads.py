@@ -23,6 +23,8 @@ from app.files import write_atomically
 
 URI_PREFIX = "runway://uploads/"
 FILENAME_MAX_CHARS = 255
+# Slots open at once (each lives a day): enough for any test run, a bound on what a loop can pile up.
+MAX_OPEN_SLOTS = 10_000
 _URI = re.compile(r"^runway://uploads/([0-9a-f]{32})$")
 
 
@@ -54,15 +56,28 @@ class UploadRefused(Exception):
         self.message = message
 
 
+class TooManyUploads(Exception):
+    """`MAX_OPEN_SLOTS` slots are open; wait for some to expire."""
+
+
 class UploadStore:
     """Upload slots and their files under `directory`; safe to use from any thread."""
 
-    def __init__(self, directory: Path, *, ttl_seconds: float, max_bytes: int, wall: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        ttl_seconds: float,
+        max_bytes: int,
+        wall: Callable[[], float],
+        max_slots: int = MAX_OPEN_SLOTS,
+    ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.ttl_seconds = ttl_seconds
         self.max_bytes = max_bytes
         self.wall = wall
+        self.max_slots = max_slots
         self._key = secrets.token_bytes(32)
         self._lock = threading.Lock()
         self._slots: dict[str, Slot] = {}
@@ -72,6 +87,8 @@ class UploadStore:
         slot = Slot(uuid.uuid4().hex, filename, self.wall() + self.ttl_seconds)
         with self._lock:
             self._forget_expired()
+            if len(self._slots) >= self.max_slots:
+                raise TooManyUploads
             self._slots[slot.id] = slot
         fields = {"key": slot.id, "expires": str(int(slot.expires)), "signature": self._sign(slot)}
         return Started(fields, URI_PREFIX + slot.id)
@@ -87,13 +104,19 @@ class UploadStore:
             raise UploadRefused(403, "AccessDenied", "Invalid according to Policy: Policy Condition failed")
         if slot.expires <= self.wall():
             raise UploadRefused(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
-        if slot.received:
-            raise UploadRefused(403, "AccessDenied", "This upload has already been used.")
         if len(data) > self.max_bytes:
             raise UploadRefused(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
-        write_atomically(self._path(slot.id), data)
         with self._lock:
+            # Claimed under the lock, so two POSTs racing for one slot cannot both land.
+            if slot.received:
+                raise UploadRefused(403, "AccessDenied", "This upload has already been used.")
             slot.received = True
+        try:
+            write_atomically(self._path(slot.id), data)
+        except OSError:
+            with self._lock:
+                slot.received = False
+            raise
 
     def read(self, uri: str) -> bytes | None:
         """The bytes behind a `runway://` URI, or None if it is unknown, unfilled or expired."""

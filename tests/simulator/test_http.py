@@ -161,3 +161,21 @@ def test_a_task_is_found_only_by_its_exact_id(client):
     task_id = create(client, body(promptImage=[{"uri": FIRST, "position": "first"}, {"uri": LAST, "position": "last"}]))
     assert fetch(client, task_id)["id"] == task_id
     assert client.get(f"/v1/tasks/{task_id.upper()}", headers=KEY).status_code == 404
+
+
+def test_a_cross_site_browser_request_gets_nothing(client):
+    # A page elsewhere can make a browser send a form, but not an Authorization header or signed fields.
+    site = {"Origin": "https://elsewhere.example", "Content-Type": "application/x-www-form-urlencoded"}
+    for path in ("/v1/image_to_video", "/v1/uploads", "/runwayml/v1/uploads"):
+        response = client.post(path, content=b"filename=a.png&type=ephemeral", headers=site)
+        assert response.status_code == 401
+        assert "access-control-allow-origin" not in response.headers
+    upload = client.post("/uploads", files={"file": ("a.png", b"x")}, headers={"Origin": "https://elsewhere.example"})
+    assert upload.status_code == 403 and "access-control-allow-origin" not in upload.headers
+    assert client.get("/v1/organization", headers={"Origin": "https://elsewhere.example"}).status_code == 401
+
+
+def test_the_organization_route_needs_the_key(make_client):
+    client = make_client(api_secret="right")
+    assert client.get("/v1/organization", headers=KEY).status_code == 401
+    assert client.get("/v1/organization", headers={**KEY, "Authorization": "Bearer right"}).status_code == 200

@@ -11,9 +11,13 @@ from starlette.applications import Starlette
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from app.netguard import NetPolicy
 from app.simulator.render import AssetUnavailable, Frame, fetch_frame, render_frames, shrink_for_video
 from tests.helpers import LiveServer
 from tests.simulator.support import FIRST, body, create, wait_for
+
+# The image host is on loopback, which the simulator only reaches when told it may.
+LOCAL = NetPolicy(allow_private=True)
 
 
 def png(size: tuple[int, int], colour: str) -> bytes:
@@ -42,7 +46,7 @@ def image_host() -> Iterator[str]:
 
 
 def test_an_image_url_is_fetched_and_decoded(image_host):
-    picture = fetch_frame(Frame("first", "promptImage", url=f"{image_host}/image.png"))
+    picture = fetch_frame(Frame("first", "promptImage", url=f"{image_host}/image.png"), policy=LOCAL)
     assert picture.size == (80, 40)
     assert picture.getpixel((10, 10))[:3] == (0, 128, 0)
 
@@ -50,19 +54,19 @@ def test_an_image_url_is_fetched_and_decoded(image_host):
 @pytest.mark.parametrize("path", ["/missing.png", "/moved.png", "/text.png"])
 def test_an_image_that_cannot_be_had_is_an_invalid_asset(image_host, path):
     with pytest.raises(AssetUnavailable) as caught:
-        fetch_frame(Frame("last", "promptImage[1]", url=f"{image_host}{path}"))
+        fetch_frame(Frame("last", "promptImage[1]", url=f"{image_host}{path}"), policy=LOCAL)
     assert str(caught.value) == "Could not fetch the image at promptImage[1]"
 
 
 def test_an_image_over_the_size_limit_is_refused_while_downloading(image_host):
     with pytest.raises(AssetUnavailable) as caught:
-        fetch_frame(Frame("first", "promptImage", url=f"{image_host}/image.png"), max_bytes=100)
+        fetch_frame(Frame("first", "promptImage", url=f"{image_host}/image.png"), max_bytes=100, policy=LOCAL)
     assert "larger than" in str(caught.value) and "promptImage" in str(caught.value)
 
 
 def test_a_failed_fetch_fails_the_render_and_leaves_no_file(image_host, tmp_path):
     frames = [Frame("first", "promptImage", url=f"{image_host}/missing.png")]
-    failure = render_frames(frames, "1280:720", 1, tmp_path / "out.mp4", max_side=64)
+    failure = render_frames(frames, "1280:720", 1, tmp_path / "out.mp4", max_side=64, policy=LOCAL)
     assert failure is not None and (failure.stage, failure.code) == ("end", "ASSET.INVALID")
     assert list(tmp_path.iterdir()) == []
 
@@ -76,12 +80,19 @@ def test_a_render_error_is_an_internal_failure(tmp_path):
 
 def test_a_fetched_frame_renders_like_a_decoded_one(image_host, tmp_path):
     frames = [Frame("first", "promptImage", url=f"{image_host}/image.png")]
-    assert render_frames(frames, "1280:720", 1, tmp_path / "out.mp4", max_side=64) is None
+    assert render_frames(frames, "1280:720", 1, tmp_path / "out.mp4", max_side=64, policy=LOCAL) is None
     assert (tmp_path / "out.mp4").read_bytes()[4:8] == b"ftyp"
 
 
+def test_an_image_on_a_private_address_is_not_fetched_unless_allowed(image_host):
+    # The real API cannot see anyone's local network; neither does the simulator by default.
+    with pytest.raises(AssetUnavailable):
+        fetch_frame(Frame("first", "promptImage", url=f"{image_host}/image.png"))
+    assert fetch_frame(Frame("first", "promptImage", url=f"{image_host}/image.png"), policy=LOCAL).size == (80, 40)
+
+
 def test_an_unreachable_image_url_fails_the_task_as_an_invalid_asset(client, clock):
-    # Port 1 on loopback refuses at once: the same outcome as a simulator with no internet.
+    # A loopback URL is refused before any connection: the same outcome as a simulator with no internet.
     payload = body(
         promptImage=[{"uri": FIRST, "position": "first"}, {"uri": "https://localhost:1/b.png", "position": "last"}]
     )

@@ -23,6 +23,7 @@ EVERY_SETTING = {
     "SIMULATOR_DAILY_LIMIT": "50",
     "SIMULATOR_MONTHLY_CREDIT_SPEND": "9000",
     "SIMULATOR_ALLOW_PRIVATE_HOOKS": "true",
+    "SIMULATOR_ALLOW_PRIVATE_IMAGES": "1",
     "SIMULATOR_UPLOAD_MAX_MB": "20",
     "SIMULATOR_UPLOAD_TTL_SECONDS": "600",
 }
@@ -36,6 +37,7 @@ EXPECTED = {
     "daily_limit": 50,
     "monthly_credit_spend": 9000,
     "allow_private_hooks": True,
+    "allow_private_images": True,
     "upload_max_mb": 20.0,
     "upload_ttl_seconds": 600.0,
 }
@@ -57,6 +59,7 @@ def test_defaults():
         "daily_limit": None,
         "monthly_credit_spend": 1_000_000,
         "allow_private_hooks": False,
+        "allow_private_images": False,
         "upload_max_mb": 200.0,
         "upload_ttl_seconds": 86400.0,
     }
