@@ -53,13 +53,14 @@ class Server:
         *,
         capture: bool = False,
         module_args: Sequence[str] | None = None,
+        port: int | None = None,
     ) -> None:
         self.name = name
         self.module_args = list(module_args) if module_args is not None else ["app.cli", name]
         self.workdir = workdir
         self.env = env
         self.capture = capture
-        self.port = free_port()
+        self.port = port if port is not None else free_port()
         self.lines: list[tuple[float, str]] = []
         self._lock = threading.Lock()
         self._process: subprocess.Popen[str] | None = None
@@ -139,10 +140,8 @@ class Server:
             return [t for t, line in self.lines if needle in line and start <= t <= end]
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server process has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        # After the ")" that ends the command name, utime and stime are the 12th and 13th fields.
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time the server process and its live children have used so far."""
+        return tree_cpu_seconds(self.pid)
 
     def memory_mib(self) -> dict[str, float]:
         """Peak (VmHWM) and current (VmRSS) resident memory of the server process."""
@@ -190,6 +189,32 @@ def cpu_usage(server: Server) -> Iterator[CpuUsage]:
     usage.server = server.cpu_seconds() - server_start
     usage.client = time.process_time() - client_start
     usage.wall = time.monotonic() - wall_start
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its live descendants (granian and nginx serve from child processes)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                pending += [int(child) for child in task.read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    total = 0
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited between the listing and the read
+            continue
+        # After the ")" that ends the command name, utime and stime are the 12th and 13th fields.
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def read_proc_memory(pid: int | str = "self") -> dict[str, float]:

@@ -38,14 +38,14 @@ class LoadResult:
         return len(self.latencies) / self.seconds
 
 
-def create_active_task(console_url: str, image: bytes) -> str:
+def create_active_task(console_url: str, image: bytes, timeout: float = READY_TIMEOUT_SECONDS) -> str:
     """A task the console keeps polling: submitted, then seen RUNNING at least once."""
     fields = {"promptText": PROMPT, "model": "gen4_turbo", "ratio": "1280:720", "duration": "5"}
     with httpx.Client(base_url=console_url, timeout=60, headers={"Accept": "application/json"}) as client:
         response = client.post("/tasks", data=fields, files={"first_frame": ("f.png", image, "image/png")})
         response.raise_for_status()
         task_id = response.json()["id"]
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        deadline = time.monotonic() + timeout
         while client.get(f"/tasks/{task_id}").json()["status"] != "RUNNING":
             if time.monotonic() > deadline:
                 raise RuntimeError("the status task never reached RUNNING")

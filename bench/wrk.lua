@@ -1,16 +1,12 @@
--- Loaded by bench/wrk.py. Arguments after `--`: "report=PATH" (where the summary goes as JSON),
--- optionally "range=SIZE" (each request asks for a random 64 KiB window of a SIZE-byte file,
--- as a seeking video player does). Extra headers come from wrk's -H options.
-local report_path = nil
-local range_size = nil
+-- Loaded by bench/wrk.py, configured through the environment (done() runs in wrk's main Lua
+-- state, which never sees init()'s arguments): WRK_REPORT is where the summary goes as JSON;
+-- WRK_RANGE_SIZE, if set, makes each request ask for a random 64 KiB window of a file that
+-- size, as a seeking video player does. Extra headers come from wrk's -H options.
+local report_path = os.getenv("WRK_REPORT")
+local range_size = tonumber(os.getenv("WRK_RANGE_SIZE") or "")
 local window = 65536
 
 function init(args)
-  for _, arg in ipairs(args) do
-    local key, value = arg:match("^(%w+)=(.*)$")
-    if key == "report" then report_path = value end
-    if key == "range" then range_size = tonumber(value) end
-  end
   math.randomseed(os.time() + (tonumber(tostring({}):match("0x(%x+)"), 16) or 0) % 100000)
 end
 

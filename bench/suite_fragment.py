@@ -1,0 +1,167 @@
+"""The status fragment under load, as a ratio to a bare endpoint on the same server, per ASGI server.
+
+For each server option, one process hosts the console and a bare Starlette endpoint that answers
+with the very bytes the fragment returned (bench/asgi_host.py). wrk replays the request chromium's
+HTMX sends for a RUNNING task (bench/data/htmx_status_request.json) on N connections, closed loop,
+then does the same against the bare endpoint: the ratio is what the console's own work costs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bench import capture_htmx, wrk
+from bench.asgi_host import BARE_BODY_ENV, BARE_PATH, SERVERS
+from bench.procs import CpuUsage, Server, cpu_usage
+from bench.stats import Row, ratio
+from bench.suite_status import create_active_task
+
+SECTION = "status fragment under load (wrk)"
+
+
+@dataclass
+class Pair:
+    server: str
+    fragment: wrk.WrkResult
+    bare: wrk.WrkResult
+    fragment_cpu: CpuUsage
+    bare_cpu: CpuUsage
+    body_bytes: int
+
+
+def _measure(url: str, headers: dict[str, str], server: Server, connections: int, seconds: float):
+    wrk.run(url, connections=connections, seconds=1, headers=headers)  # warm-up: connections, caches
+    with cpu_usage(server) as cpu:
+        result = wrk.run(url, connections=connections, seconds=seconds, headers=headers)
+    return result, cpu
+
+
+def measure_server(
+    kind: str, work: Path, simulator_url: str, image: bytes, connections: int, seconds: float, poll_interval: float
+) -> Pair:
+    captured = capture_htmx.load()
+    body_file = work / f"{kind}-fragment.html"
+    env = {
+        "PYTHONPATH": Path(__file__).resolve().parent.parent,
+        "RUNWAYML_BASE_URL": simulator_url,
+        "RUNWAYML_API_SECRET": "bench-key",
+        "CONSOLE_DATA_DIR": work / kind / "data",
+        "CONSOLE_POLL_INTERVAL": poll_interval,
+        BARE_BODY_ENV: body_file,
+    }
+    module_args = ["bench.asgi_host", "--server", kind]
+    with Server(f"host-{kind}", work / kind, env, module_args=module_args) as host:
+        # Generous: other work on a shared box can hold the first poll back.
+        task_id = create_active_task(host.url, image, timeout=120)
+        headers = capture_htmx.replay_headers(captured, host.url, task_id)
+        path = capture_htmx.replay_path(captured, task_id)
+        # Byte-identical answer: fetched with the same headers, not decoded, then served by the bare route.
+        with httpx.Client(base_url=host.url, timeout=30) as client:
+            response = client.get(path, headers=headers)
+            if response.status_code != 200:
+                raise RuntimeError(f"{kind}: status fragment answered {response.status_code}, expected 200 (RUNNING)")
+            if response.headers.get("content-encoding"):
+                raise RuntimeError(f"{kind}: the fragment is compressed; the bare route would not match it")
+            body_file.write_bytes(response.content)
+            bare = client.get(BARE_PATH, headers=headers)
+            if bare.content != response.content:
+                raise RuntimeError(f"{kind}: the bare endpoint does not answer the fragment's bytes")
+        fragment, fragment_cpu = _measure(host.url + path, headers, host, connections, seconds)
+        bare_result, bare_cpu = _measure(host.url + BARE_PATH, headers, host, connections, seconds)
+        if fragment.summary["errors"]["status"] or bare_result.summary["errors"]["status"]:
+            raise RuntimeError(f"{kind}: error statuses under load; see {host.log_path}")
+    return Pair(kind, fragment, bare_result, fragment_cpu, bare_cpu, len(response.content))
+
+
+def run(
+    work: Path,
+    simulator_url: str,
+    image: bytes,
+    servers: tuple[str, ...],
+    connections: int,
+    seconds: float,
+    poll_interval: float,
+) -> tuple[list[Row], list[dict]]:
+    rows: list[Row] = []
+    raw: list[dict] = []
+    pairs = []
+    for kind in servers:
+        pair = measure_server(kind, work, simulator_url, image, connections, seconds, poll_interval)
+        pairs.append(pair)
+        rows += pair_rows(pair)
+        raw.append({"server": kind, "fragment": pair.fragment.to_json(), "bare": pair.bare.to_json()})
+    rows += server_choice_rows(pairs)
+    return rows, raw
+
+
+def _note(result: wrk.WrkResult, cpu: CpuUsage) -> str:
+    return (
+        f"p50 {result.percentile_ms(50):.1f} ms, p99 {result.percentile_ms(99):.1f} ms, "
+        f"{result.errors} socket/status errors; {cpu.note(result.requests)}, wrk {result.client_cpu / cpu.wall:.0%}"
+    )
+
+
+def pair_rows(pair: Pair) -> list[Row]:
+    label = pair.server
+    c, s = pair.fragment.connections, pair.fragment.seconds
+    return [
+        Row(
+            SECTION,
+            f"{label}: fragment req/s ({c} conns, {s:g} s)",
+            pair.fragment.rps,
+            "req/s",
+            n=pair.fragment.requests,
+            note=_note(pair.fragment, pair.fragment_cpu),
+        ),
+        Row(
+            SECTION,
+            f"{label}: bare endpoint req/s, same bytes ({pair.body_bytes} B)",
+            pair.bare.rps,
+            "req/s",
+            n=pair.bare.requests,
+            note=_note(pair.bare, pair.bare_cpu),
+        ),
+        Row(
+            SECTION,
+            f"{label}: fragment p99 latency",
+            pair.fragment.percentile_ms(99),
+            "ms",
+            n=pair.fragment.requests,
+            note=f"bare p99 {pair.bare.percentile_ms(99):.1f} ms; p99.9 {pair.fragment.percentile_ms(99.9):.1f} ms",
+            samples=pair.fragment.percentiles_ms(),
+        ),
+        Row(
+            SECTION,
+            f"{label}: fragment ÷ bare req/s",
+            ratio(pair.fragment.rps, pair.bare.rps),
+            "×",
+            note=f"p99 fragment ÷ bare {ratio(pair.fragment.percentile_ms(99), pair.bare.percentile_ms(99)):.2f}×; "
+            f"server CPU per request {ratio(pair.fragment_cpu.per_request_ms(pair.fragment.requests), pair.bare_cpu.per_request_ms(pair.bare.requests)):.2f}×",
+        ),
+    ]
+
+
+def server_choice_rows(pairs: list[Pair]) -> list[Row]:
+    """Each server's fragment req/s against the first one's (uvicorn with h11, the console's default)."""
+    if len(pairs) < 2:
+        return []
+    base = pairs[0]
+    return [
+        Row(
+            SECTION,
+            f"{pair.server} ÷ {base.server}: fragment req/s",
+            ratio(pair.fragment.rps, base.fragment.rps),
+            "×",
+            note=f"p99 {pair.fragment.percentile_ms(99):.1f} vs {base.fragment.percentile_ms(99):.1f} ms; "
+            f"bare {ratio(pair.bare.rps, base.bare.rps):.2f}×; {SERVERS[pair.server]}",
+        )
+        for pair in pairs[1:]
+    ]
+
+
+def dump(raw: list[dict]) -> str:
+    return json.dumps(raw, indent=2)
