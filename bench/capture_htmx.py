@@ -54,7 +54,9 @@ def capture(image: bytes) -> dict:
                     page = browser.new_page()
                     page.goto(f"{console.url}/tasks/{task_id}")
                     # The fragment refreshes itself every few seconds; the first refresh is the request.
-                    with page.expect_request(lambda r: r.url.endswith(f"/tasks/{task_id}/status"), timeout=30_000) as info:
+                    with page.expect_request(
+                        lambda r: r.url.endswith(f"/tasks/{task_id}/status"), timeout=30_000
+                    ) as info:
                         pass
                     request = info.value
                     headers = request.all_headers()

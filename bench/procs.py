@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +28,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def clean_env(overrides: dict[str, object]) -> dict[str, str]:
+def clean_env(overrides: Mapping[str, object]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
     # Log lines must reach the pipe as they happen: they are the upstream request counter.
     env["PYTHONUNBUFFERED"] = "1"
@@ -49,7 +49,7 @@ class Server:
         self,
         name: str,
         workdir: Path,
-        env: dict[str, object],
+        env: Mapping[str, object],
         *,
         capture: bool = False,
         module_args: Sequence[str] | None = None,

@@ -6,13 +6,14 @@ import json
 import math
 import os
 import platform
+import subprocess
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 from bench.stats import Row
 
-PACKAGES = ("fastapi", "starlette", "uvicorn", "httpx", "pillow", "av")
+PACKAGES = ("fastapi", "starlette", "uvicorn", "uvloop", "httptools", "granian", "httpx", "pillow", "av")
 
 
 def cpu_model() -> str:
@@ -44,8 +45,22 @@ class Machine:
             f"- CPU: {self.cpu}, {self.cores} cores ({self.cores_usable} usable)",
             f"- Python {self.python} on {self.system}",
             f"- {packages}",
+            f"- {_tool_versions()}",
             f"- load average (1/5/15 min) at start: {_loads(self.loadavg_start)}; at end: {_loads(self.loadavg_end)}",
         ]
+
+
+def _tool_versions() -> str:
+    """wrk and nginx are Debian packages; say which ones ran (or that they are missing)."""
+    found = []
+    for command in (["wrk", "-v"], ["nginx", "-v"]):
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=10)
+            text = (done.stdout + done.stderr).strip().splitlines()
+            found.append(text[0] if text else command[0])
+        except (OSError, subprocess.TimeoutExpired):
+            found.append(f"{command[0]} missing")
+    return "; ".join(found)
 
 
 def _loads(values: tuple[float, ...]) -> str:
@@ -90,11 +105,17 @@ def markdown(rows: list[Row], machine: Machine, meta: dict[str, object]) -> str:
 
 
 def write_results(
-    folder: Path, stamp: str, rows: list[Row], machine: Machine, meta: dict[str, object], table: str
+    folder: Path,
+    stamp: str,
+    rows: list[Row],
+    machine: Machine,
+    meta: dict[str, object],
+    table: str,
+    raw: dict[str, object] | None = None,
 ) -> Path:
-    """bench-<stamp>.json with every sample, plus latest.json / latest.md for quick comparison."""
+    """bench-<stamp>.json with every sample (and wrk's own summaries), plus latest.json / latest.md."""
     folder.mkdir(parents=True, exist_ok=True)
-    payload = {"meta": meta, "machine": asdict(machine), "rows": [row.to_json() for row in rows]}
+    payload = {"meta": meta, "machine": asdict(machine), "rows": [row.to_json() for row in rows], "raw": raw or {}}
     text = json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=True)
     path = folder / f"bench-{stamp}.json"
     path.write_text(text)

@@ -11,18 +11,35 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 
-from bench import fixtures, suite_e2e, suite_forms, suite_prepare, suite_render, suite_status, suite_video
+from bench import (
+    fixtures,
+    suite_e2e,
+    suite_forms,
+    suite_fragment,
+    suite_memory,
+    suite_prepare,
+    suite_render,
+    suite_startup,
+    suite_status,
+    suite_submit,
+    suite_upstream,
+    suite_video,
+    suite_video_nginx,
+)
+from bench.asgi_host import SERVERS
 from bench.procs import Server
 from bench.report import Machine, markdown, write_results
 from bench.stats import Row
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-PHASES = ("prepare", "render", "console", "e2e")
+# The first four time the app's parts one client at a time; the rest put it under load side by side
+# with a baseline (wrk, nginx, a bare endpoint, the simulator alone) and report ratios.
+PHASES = ("prepare", "render", "console", "e2e", "fragment", "video", "submit", "memory", "startup", "upstream")
 LARGE_FILE_BYTES = 32 * 2**20
 # Several people submitting phone photos together: each prepare_image peaks near 130 MiB.
 BURST_UPLOADS = 4
@@ -46,6 +63,21 @@ class Plan:
     e2e_runs: int = 3
     video_full: int = 30
     video_ranges: int = 300
+    fragment_servers: tuple[str, ...] = ("uvicorn-h11", "uvicorn-uvloop", "granian")
+    fragment_connections: int = 200
+    fragment_seconds: float = 15.0
+    fragment_poll_interval: float = 5.0  # the console's default CONSOLE_POLL_INTERVAL
+    video_clients: int = 20
+    video_seconds: float = 15.0
+    video_file_bytes: int = LARGE_FILE_BYTES
+    submit_posts: int = 20
+    memory_photo_uploads: int = 10
+    memory_giant_uploads: int = 6
+    startup_runs: int = 5
+    economy_tasks: int = 200
+    economy_tabs: int = 50
+    economy_seconds: float = 60.0
+    economy_interval: float = 5.0
 
 
 FULL = Plan()
@@ -61,6 +93,11 @@ QUICK = Plan(
     e2e_runs=1,
     video_full=10,
     video_ranges=100,
+    fragment_seconds=5.0,
+    video_seconds=5.0,
+    submit_posts=5,
+    startup_runs=2,
+    economy_seconds=20.0,
 )
 
 
@@ -138,6 +175,60 @@ def phase_e2e(plan: Plan, work: Path) -> list[Row]:
     return rows + on_bare.rows + suite_video.comparison_rows(on_console, on_bare)
 
 
+def phase_fragment(plan: Plan, work: Path, raw: dict[str, object]) -> list[Row]:
+    """The HTMX status request, on every ASGI server option, against a bare endpoint in the same process."""
+    simulator_env = {"SIMULATOR_PENDING_SECONDS": 0, "SIMULATOR_RUNNING_SECONDS": 3600}
+    log(
+        f"fragment: {', '.join(plan.fragment_servers)}; {plan.fragment_connections} connections × "
+        f"{plan.fragment_seconds:g} s, fragment then bare"
+    )
+    with Server("simulator", work / "fragment-sim", simulator_env) as simulator:
+        rows, samples = suite_fragment.run(
+            work / "fragment",
+            simulator.url,
+            fixtures.small_png(),
+            plan.fragment_servers,
+            plan.fragment_connections,
+            plan.fragment_seconds,
+            plan.fragment_poll_interval,
+        )
+    raw["fragment"] = samples
+    return rows
+
+
+def phase_video(plan: Plan, work: Path, raw: dict[str, object]) -> list[Row]:
+    log(f"video: {plan.video_clients} clients × {plan.video_seconds:g} s per target and kind")
+    rows, samples = suite_video_nginx.run(work, plan.video_file_bytes, plan.video_clients, plan.video_seconds, log)
+    raw["video"] = samples
+    return rows
+
+
+def phase_submit(plan: Plan, work: Path) -> list[Row]:
+    log(f"submit: {plan.submit_posts} × 3 MB PNG through the console, then the same JSON to the simulator")
+    return suite_submit.run(work, plan.submit_posts)
+
+
+def phase_memory(plan: Plan, work: Path) -> list[Row]:
+    log(
+        f"memory: {plan.memory_photo_uploads} × 20 MB and {plan.memory_giant_uploads} × 8940² PNG at once "
+        f"(inputs cached in {fixtures.cache_dir()})"
+    )
+    return suite_memory.run(work, plan.memory_photo_uploads, plan.memory_giant_uploads)
+
+
+def phase_startup(plan: Plan, work: Path) -> list[Row]:
+    log(f"startup: {plan.startup_runs} cold starts")
+    return suite_startup.run(work, plan.startup_runs)
+
+
+def phase_upstream(plan: Plan, work: Path, raw: dict[str, object]) -> list[Row]:
+    rows, samples = suite_upstream.run(
+        work, plan.economy_tasks, plan.economy_tabs, plan.economy_seconds, plan.economy_interval, log
+    )
+    raw["upstream"] = samples
+    return rows
+
+
 def _replace_file(path: Path, data: bytes) -> None:
     temp = path.with_name(path.name + ".bench")
     temp.write_bytes(data)
@@ -149,7 +240,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer samples, only 640 px renders (under a minute)")
     parser.add_argument("--only", default=",".join(PHASES), help=f"comma-separated phases among {', '.join(PHASES)}")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON and Markdown results")
+    parser.add_argument(
+        "--servers",
+        help=f"fragment phase: comma-separated ASGI servers among {', '.join(SERVERS)} (default: all)",
+    )
+    parser.add_argument("--fragment-seconds", type=float, help="fragment phase: seconds per wrk run")
+    parser.add_argument("--connections", type=int, help="fragment phase: wrk connections")
+    parser.add_argument("--video-seconds", type=float, help="video phase: seconds per wrk run")
+    parser.add_argument("--economy-seconds", type=float, help="upstream phase: how long the tabs poll")
     args = parser.parse_args(argv)
+    if args.servers:
+        args.servers = tuple(s.strip() for s in args.servers.split(",") if s.strip())
+        if set(args.servers) - set(SERVERS):
+            parser.error(f"unknown server(s): {', '.join(sorted(set(args.servers) - set(SERVERS)))}")
     args.phases = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = set(args.phases) - set(PHASES)
     if unknown:
@@ -160,6 +263,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     plan = QUICK if args.quick else FULL
+    overrides = {
+        "fragment_servers": args.servers,
+        "fragment_seconds": args.fragment_seconds,
+        "fragment_connections": args.connections,
+        "video_seconds": args.video_seconds,
+        "economy_seconds": args.economy_seconds,
+    }
+    plan = replace(plan, **{k: v for k, v in overrides.items() if v is not None})
+    raw: dict[str, object] = {}
     machine = Machine()
     started, started_at = time.monotonic(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
     small, photo = fixtures.small_png(), fixtures.photo_jpeg()
@@ -176,6 +288,18 @@ def main(argv: list[str] | None = None) -> int:
             rows += phase_console(plan, work, small, photo, prepare_medians)
         if "e2e" in args.phases:
             rows += phase_e2e(plan, work)
+        if "fragment" in args.phases:
+            rows += phase_fragment(plan, work, raw)
+        if "video" in args.phases:
+            rows += phase_video(plan, work, raw)
+        if "submit" in args.phases:
+            rows += phase_submit(plan, work)
+        if "memory" in args.phases:
+            rows += phase_memory(plan, work)
+        if "startup" in args.phases:
+            rows += phase_startup(plan, work)
+        if "upstream" in args.phases:
+            rows += phase_upstream(plan, work, raw)
     machine.loadavg_end = os.getloadavg()
     meta = {
         "mode": "quick" if args.quick else "full",
@@ -186,6 +310,6 @@ def main(argv: list[str] | None = None) -> int:
     }
     table = markdown(rows, machine, meta)
     print(table)
-    path = write_results(args.out, time.strftime("%Y%m%d-%H%M%S"), rows, machine, meta, table)
+    path = write_results(args.out, time.strftime("%Y%m%d-%H%M%S"), rows, machine, meta, table, raw)
     log(f"wrote {path}")
     return 0

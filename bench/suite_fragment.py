@@ -108,6 +108,9 @@ def _note(result: wrk.WrkResult, cpu: CpuUsage) -> str:
 def pair_rows(pair: Pair) -> list[Row]:
     label = pair.server
     c, s = pair.fragment.connections, pair.fragment.seconds
+    cpu_ratio = ratio(
+        pair.fragment_cpu.per_request_ms(pair.fragment.requests), pair.bare_cpu.per_request_ms(pair.bare.requests)
+    )
     return [
         Row(
             SECTION,
@@ -140,7 +143,7 @@ def pair_rows(pair: Pair) -> list[Row]:
             ratio(pair.fragment.rps, pair.bare.rps),
             "×",
             note=f"p99 fragment ÷ bare {ratio(pair.fragment.percentile_ms(99), pair.bare.percentile_ms(99)):.2f}×; "
-            f"server CPU per request {ratio(pair.fragment_cpu.per_request_ms(pair.fragment.requests), pair.bare_cpu.per_request_ms(pair.bare.requests)):.2f}×",
+            f"server CPU per request {cpu_ratio:.2f}×",
         ),
     ]
 

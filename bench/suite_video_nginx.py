@@ -69,9 +69,7 @@ def _check(url: str, size: int) -> None:
             raise RuntimeError(f"{url}: full GET answered {response.status_code} with {received} of {size} bytes")
 
 
-def measure(
-    target: str, url: str, cpu: Callable[[], float], size: int, connections: int, seconds: float
-) -> Measured:
+def measure(target: str, url: str, cpu: Callable[[], float], size: int, connections: int, seconds: float) -> Measured:
     _check(url, size)
     full, full_cpu = _load(url, cpu, connections, seconds, None)
     ranges, range_cpu = _load(url, cpu, connections, seconds, size)
@@ -106,12 +104,18 @@ def run(work: Path, file_bytes: int, connections: int, seconds: float, log: Call
         with Nginx(work / "video" / "nginx", port, data_dir / "videos") as nginx:
             log(f"video: nginx direct, {connections} connections, {seconds:g} s × (full, 64 KiB Range)")
             direct = f"{nginx.url}/_bench_direct_videos/{video.name}"
-            results.append(measure("nginx alone (sendfile)", direct, nginx.cpu_seconds, file_bytes, connections, seconds))
+            results.append(
+                measure("nginx alone (sendfile)", direct, nginx.cpu_seconds, file_bytes, connections, seconds)
+            )
             log("video: console standalone")
-            results.append(measure("console standalone", console.url + path, console.cpu_seconds, file_bytes, connections, seconds))
+            results.append(
+                measure("console standalone", console.url + path, console.cpu_seconds, file_bytes, connections, seconds)
+            )
             log("video: console proxied by nginx (no X-Accel-Redirect)")
             both = _cpu_of([console.cpu_seconds, nginx.cpu_seconds])
-            results.append(measure("console proxied by nginx", nginx.url + path, both, file_bytes, connections, seconds))
+            results.append(
+                measure("console proxied by nginx", nginx.url + path, both, file_bytes, connections, seconds)
+            )
             console.stop()
             accel_env = base_env | {ACCEL_ENV: ACCEL_PREFIX}
             with Server("serve", work / "video" / "accel", accel_env, port=port) as accel_console:
@@ -119,8 +123,15 @@ def run(work: Path, file_bytes: int, connections: int, seconds: float, log: Call
                 label = "console + nginx X-Accel-Redirect"
                 if header is None:
                     log(f"video: {label}: {NOT_SUPPORTED} (no X-Accel-Redirect header with {ACCEL_ENV} set)")
-                    results.append(Measured(label, None, None, note=f"{NOT_SUPPORTED}: the console answered "
-                                            f"{path} itself with {ACCEL_ENV}={ACCEL_PREFIX} set"))
+                    results.append(
+                        Measured(
+                            label,
+                            None,
+                            None,
+                            note=f"{NOT_SUPPORTED}: the console answered "
+                            f"{path} itself with {ACCEL_ENV}={ACCEL_PREFIX} set",
+                        )
+                    )
                 elif header != ACCEL_PREFIX + video.name:
                     raise RuntimeError(f"X-Accel-Redirect is {header!r}, expected {ACCEL_PREFIX + video.name!r}")
                 else:
@@ -155,7 +166,8 @@ def rows(results: list[Measured], size: int) -> list[Row]:
                 m.full.mib_per_s,
                 "MiB/s",
                 n=m.full.requests,
-                note=f"{m.full.rps:.1f} req/s, p99 {m.full.percentile_ms(99):.0f} ms; {m.full_cpu.note(m.full.requests)}",
+                note=f"{m.full.rps:.1f} req/s, p99 {m.full.percentile_ms(99):.0f} ms; "
+                f"{m.full_cpu.note(m.full.requests)}",
                 samples=m.full.percentiles_ms(),
             ),
             Row(
@@ -171,9 +183,19 @@ def rows(results: list[Measured], size: int) -> list[Row]:
         ]
         if m is not base:
             out += [
-                Row(SECTION, f"{m.target} ÷ nginx alone: full MiB/s", ratio(m.full.mib_per_s, base.full.mib_per_s), "×",
-                    note=f"p99 {m.full.percentile_ms(99):.0f} vs {base.full.percentile_ms(99):.0f} ms"),
-                Row(SECTION, f"{m.target} ÷ nginx alone: Range req/s", ratio(m.ranges.rps, base.ranges.rps), "×",
-                    note=f"p99 {m.ranges.percentile_ms(99):.1f} vs {base.ranges.percentile_ms(99):.1f} ms"),
+                Row(
+                    SECTION,
+                    f"{m.target} ÷ nginx alone: full MiB/s",
+                    ratio(m.full.mib_per_s, base.full.mib_per_s),
+                    "×",
+                    note=f"p99 {m.full.percentile_ms(99):.0f} vs {base.full.percentile_ms(99):.0f} ms",
+                ),
+                Row(
+                    SECTION,
+                    f"{m.target} ÷ nginx alone: Range req/s",
+                    ratio(m.ranges.rps, base.ranges.rps),
+                    "×",
+                    note=f"p99 {m.ranges.percentile_ms(99):.1f} vs {base.ranges.percentile_ms(99):.1f} ms",
+                ),
             ]
     return out
