@@ -177,21 +177,18 @@ def phase_e2e(plan: Plan, work: Path) -> list[Row]:
 
 def phase_fragment(plan: Plan, work: Path, raw: dict[str, object]) -> list[Row]:
     """The HTMX status request, on every ASGI server option, against a bare endpoint in the same process."""
-    simulator_env = {"SIMULATOR_PENDING_SECONDS": 0, "SIMULATOR_RUNNING_SECONDS": 3600}
     log(
         f"fragment: {', '.join(plan.fragment_servers)}; {plan.fragment_connections} connections × "
         f"{plan.fragment_seconds:g} s, fragment then bare"
     )
-    with Server("simulator", work / "fragment-sim", simulator_env) as simulator:
-        rows, samples = suite_fragment.run(
-            work / "fragment",
-            simulator.url,
-            fixtures.small_png(),
-            plan.fragment_servers,
-            plan.fragment_connections,
-            plan.fragment_seconds,
-            plan.fragment_poll_interval,
-        )
+    rows, samples = suite_fragment.run(
+        work / "fragment",
+        fixtures.small_png(),
+        plan.fragment_servers,
+        plan.fragment_connections,
+        plan.fragment_seconds,
+        plan.fragment_poll_interval,
+    )
     raw["fragment"] = samples
     return rows
 

@@ -1,9 +1,10 @@
 """The status fragment under load, as a ratio to a bare endpoint on the same server, per ASGI server.
 
 For each server option, one process hosts the console and a bare Starlette endpoint that answers
-with the very bytes the fragment returned (bench/asgi_host.py). wrk replays the request chromium's
-HTMX sends for a RUNNING task (bench/data/htmx_status_request.json) on N connections, closed loop,
-then does the same against the bare endpoint: the ratio is what the console's own work costs.
+with the very bytes the fragment returned (bench/asgi_host.py); its upstream is `runway-console simulator`.
+wrk replays the request chromium's HTMX sends for a RUNNING task (bench/data/htmx_status_request.json)
+on N connections, closed loop, then does the same against the bare endpoint: the ratio is what the
+console's own work costs.
 """
 
 from __future__ import annotations
@@ -40,7 +41,15 @@ def _measure(url: str, headers: dict[str, str], server: Server, connections: int
     return result, cpu
 
 
-def measure_server(
+def measure_server(kind: str, work: Path, image: bytes, connections: int, seconds: float, poll_interval: float) -> Pair:
+    # A simulator per server: it runs SIMULATOR_CONCURRENCY tasks at a time and this one never ends,
+    # so a shared one would keep the next server's task PENDING.
+    simulator_env = {"SIMULATOR_PENDING_SECONDS": 0, "SIMULATOR_RUNNING_SECONDS": 3600}
+    with Server("simulator", work / f"{kind}-simulator", simulator_env) as simulator:
+        return _measure_server(kind, work, simulator.url, image, connections, seconds, poll_interval)
+
+
+def _measure_server(
     kind: str, work: Path, simulator_url: str, image: bytes, connections: int, seconds: float, poll_interval: float
 ) -> Pair:
     captured = capture_htmx.load()
@@ -79,7 +88,6 @@ def measure_server(
 
 def run(
     work: Path,
-    simulator_url: str,
     image: bytes,
     servers: tuple[str, ...],
     connections: int,
@@ -90,7 +98,7 @@ def run(
     raw: list[dict] = []
     pairs = []
     for kind in servers:
-        pair = measure_server(kind, work, simulator_url, image, connections, seconds, poll_interval)
+        pair = measure_server(kind, work, image, connections, seconds, poll_interval)
         pairs.append(pair)
         rows += pair_rows(pair)
         raw.append({"server": kind, "fragment": pair.fragment.to_json(), "bare": pair.bare.to_json()})
