@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     upstream_timeout: float = Field(default=30.0, gt=0, validation_alias="CONSOLE_UPSTREAM_TIMEOUT")
     upstream_retries: int = Field(default=3, ge=1, le=10, validation_alias="CONSOLE_UPSTREAM_RETRIES")
     upstream_backoff: float = Field(default=0.5, ge=0, validation_alias="CONSOLE_UPSTREAM_BACKOFF")
+    # A 404 is believed only when repeated, over time: some relays answer 404 while a new task propagates.
+    gone_after_404s: int = Field(default=5, ge=1, le=1000, validation_alias="CONSOLE_GONE_AFTER_404S")
+    gone_after_seconds: float = Field(default=180.0, ge=0, validation_alias="CONSOLE_GONE_AFTER_SECONDS")
     max_upload_mb: float = Field(default=20.0, gt=0, validation_alias="CONSOLE_MAX_UPLOAD_MB")
     default_language: str = Field(default="en", validation_alias="CONSOLE_DEFAULT_LANGUAGE")
 

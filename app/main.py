@@ -26,7 +26,7 @@ from app.clock import Clock, system_clock
 from app.config import Settings, load_settings
 from app.deps import Services, get_translator
 from app.media import VideoDownloads, VideoStore
-from app.poller import MAX_BACKOFF_SECONDS, TaskPoller
+from app.poller import MAX_BACKOFF_SECONDS, GoneRule, TaskPoller
 from app.rendering import build_templates, render, wants_json
 from app.resources import asset_dir
 from app.routers import pages, tasks
@@ -143,7 +143,14 @@ def _lifespan_for(
         downloads = VideoDownloads(
             videos, upstream, retry=Backoff(base=settings.poll_interval, cap=MAX_BACKOFF_SECONDS)
         )
-        poller = TaskPoller(store, upstream, downloads, interval=settings.poll_interval, clock=clock)
+        poller = TaskPoller(
+            store,
+            upstream,
+            downloads,
+            interval=settings.poll_interval,
+            gone_rule=GoneRule(settings.gone_after_404s, settings.gone_after_seconds),
+            clock=clock,
+        )
         # One decode per core: more only queues for the CPU while each holds a full-size bitmap.
         image_slots = anyio.CapacityLimiter(os.cpu_count() or 1)
         services = Services(store, FrameStore(data_dir / "frames"), videos, upstream, poller, image_slots, clock)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from dataclasses import dataclass
 
 from app.backoff import Backoff
 from app.clock import Clock, system_clock
 from app.media import VideoDownloads
 from app.storage import TaskStore
 from app.tasks import (
+    ACTIVE_STATUSES,
     StoredNotes,
     TaskRecord,
     TaskStatus,
@@ -33,6 +35,24 @@ MAX_BACKOFF_SECONDS = 300.0
 CONCURRENT_POLLS = 4
 
 
+@dataclass(frozen=True)
+class GoneRule:
+    """When a task the upstream answers 404 for is given up: after `polls` 404s in a row spanning
+    at least `seconds`. Until then it is polled again on its own backoff (the task may still be
+    propagating through a relay, or the relay may be briefly confused), and a paid task is kept.
+    """
+
+    polls: int = 5
+    seconds: float = 180.0
+
+    def is_gone(self, not_found_polls: int, since: float, now: float) -> bool:
+        return not_found_polls >= self.polls and now - since >= self.seconds
+
+    def backoff(self, interval: float) -> Backoff:
+        # Spread the 404 polls over the span rather than bunching them at its start.
+        return Backoff(base=interval, cap=max(interval, self.seconds / self.polls))
+
+
 class TaskPoller:
     def __init__(
         self,
@@ -42,6 +62,7 @@ class TaskPoller:
         *,
         interval: float,
         tick: float = 0.5,
+        gone_rule: GoneRule | None = None,
         clock: Clock = system_clock,
     ) -> None:
         self.store = store
@@ -51,6 +72,8 @@ class TaskPoller:
         self.tick = min(tick, interval)
         self.clock = clock
         self.backoff = Backoff(base=interval * 2, cap=MAX_BACKOFF_SECONDS)
+        self.gone_rule = gone_rule or GoneRule()
+        self.not_found_backoff = self.gone_rule.backoff(interval)
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(CONCURRENT_POLLS)
         self._in_flight: dict[str, asyncio.Task[None]] = {}
@@ -94,6 +117,23 @@ class TaskPoller:
             if error.kind != ErrorKind.NOT_FOUND:
                 raise
         self.store.update(task.id, status=TaskStatus.CANCELLED, finished_at=self.clock())
+        return self.store.get(task.id) or task
+
+    def check_again(self, task: TaskRecord) -> TaskRecord:
+        """Take back a task given up as gone and poll it now; its 404 grace period starts over."""
+        if not task.gone:
+            return task
+        changes: dict[str, object] = {
+            "gone": False,
+            "not_found_polls": 0,
+            "not_found_since": None,
+            "last_error": None,
+            "next_poll_at": self.clock(),
+        }
+        if task.status in ACTIVE_STATUSES:
+            changes["finished_at"] = None
+        self.store.update(task.id, **changes)
+        self.wake()
         return self.store.get(task.id) or task
 
     # --- the loop -------------------------------------------------------------------------------
@@ -152,6 +192,8 @@ class TaskPoller:
             return
         changes = changes_from_document(task, data, now)
         changes["next_poll_at"] = now + self.interval
+        changes["not_found_polls"] = 0
+        changes["not_found_since"] = None
         self.store.update(task.id, **changes)
         output = changes.get("output_url") or task.output_url
         if changes["status"] == TaskStatus.SUCCEEDED and task.video_file is None and output:
@@ -159,12 +201,29 @@ class TaskPoller:
 
     def _record_poll_failure(self, task: TaskRecord, error: UpstreamError, now: float) -> None:
         if error.kind == ErrorKind.NOT_FOUND:
-            self.store.update(task.id, gone=True, last_error=str(error), finished_at=now)
+            self._record_not_found(task, error, now)
             return
         failures = task.poll_failures + 1
         # A 429 that names its wait is obeyed (within reason) rather than guessed at.
         delay = self.backoff.delay(failures, error.retry_after)
         self.store.update(task.id, poll_failures=failures, last_error=str(error), next_poll_at=now + delay)
+
+    def _record_not_found(self, task: TaskRecord, error: UpstreamError, now: float) -> None:
+        count = task.not_found_polls + 1
+        since = task.not_found_since if task.not_found_since is not None else now
+        if self.gone_rule.is_gone(count, since, now):
+            log.warning("task %s: %d answers of 404 over %.0f s, given up as gone", task.id, count, now - since)
+            self.store.update(
+                task.id, gone=True, not_found_polls=count, not_found_since=since, last_error=str(error), finished_at=now
+            )
+            return
+        self.store.update(
+            task.id,
+            not_found_polls=count,
+            not_found_since=since,
+            last_error=str(error),
+            next_poll_at=now + self.not_found_backoff.delay(count),
+        )
 
     async def _download(self, task: TaskRecord, url: str) -> None:
         attempts = task.download_attempts + 1

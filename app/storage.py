@@ -93,6 +93,11 @@ MIGRATIONS: tuple[Sequence[str], ...] = (
         )""",
         "CREATE INDEX IF NOT EXISTS tasks_by_submission ON tasks (submitted_at DESC)",
     ),
+    # 2: a 404 is counted, not believed at once (CONSOLE_GONE_AFTER_404S / _SECONDS).
+    (
+        "ALTER TABLE tasks ADD COLUMN not_found_polls INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE tasks ADD COLUMN not_found_since REAL",
+    ),
 )
 
 

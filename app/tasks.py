@@ -164,6 +164,9 @@ class TaskRecord:
     last_error: str | None = None
     poll_failures: int = 0
     gone: bool = False
+    # Consecutive 404s and when the first of them came: a task is gone only after enough of both.
+    not_found_polls: int = 0
+    not_found_since: float | None = None
     next_poll_at: float = 0.0
     finished_at: float | None = None
 

@@ -191,6 +191,18 @@ async def cancel_task(
     return render(request, "_task_status.html", context, status_code=status_code)
 
 
+@router.post("/tasks/{task_id}/check", name="recheck_task")
+async def recheck_task(
+    request: Request, task_id: str, catalogue: CatalogueDep, store: StoreDep, poller: PollerDep, clock: ClockDep
+) -> Response:
+    """Take back a task given up as gone: poll it again now, with a fresh 404 grace period."""
+    task = poller.check_again(_stored_task(store, task_id))
+    if not is_htmx(request):
+        return RedirectResponse(request.url_for("show_task", task_id=task.id).path, status_code=303)
+    context = task_status_context(task, catalogue, clock()) | {"refresh_seconds": STATUS_REFRESH_SECONDS}
+    return render(request, "_task_status.html", context)
+
+
 @router.get("/tasks/{task_id}/video.mp4", name="serve_video")
 async def serve_video(task_id: str, store: StoreDep, videos: VideosDep, download: bool = False) -> Response:
     """The downloaded result, from this server (Range requests work, so seeking works)."""
