@@ -25,6 +25,7 @@ from app.catalogue import Catalogue, load_catalogue
 from app.clock import Clock, system_clock
 from app.config import Settings, load_settings
 from app.deps import Services, get_translator
+from app.files import remove_stale_parts
 from app.media import VideoDownloads, VideoStore
 from app.poller import MAX_BACKOFF_SECONDS, GoneRule, TaskPoller
 from app.rendering import build_templates, render, wants_json
@@ -113,6 +114,10 @@ def _lifespan_for(
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Services]]:
         data_dir = settings.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (data_dir / "videos", data_dir / "frames"):
+            # What a killed process was writing when it died; the poller fetches the video again.
+            if removed := remove_stale_parts(folder):
+                log.warning("removed %d unfinished file(s) from %s", removed, folder)
         simulator_app = None
         if settings.uses_simulator:
             simulator_app = create_simulator_app(catalogue, settings.simulator, data_dir / "simulator")

@@ -151,7 +151,7 @@ class UpstreamClient:
                 if response.status_code >= 400:
                     await response.aread()
                     raise self._error_from(response)
-                yield response.aiter_bytes()
+                yield _whole_body(response)
         except httpx.TimeoutException:
             raise UpstreamError(ErrorKind.TIMEOUT, None, "downloading the video timed out") from None
         except httpx.RequestError as exc:  # transport, undecodable body, redirect loop
@@ -231,6 +231,23 @@ class UpstreamClient:
             [(path, self.scrub(message)) for path, message in issues],
             _retry_after(response.headers.get("retry-after")),
             html,
+        )
+
+
+async def _whole_body(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body's chunks, then an error if fewer (or more) bytes came than Content-Length said.
+
+    Over HTTP/1.1 h11 notices a connection closed early; a transport that does not (ASGI in
+    process, some proxies) would otherwise hand a cut-short file over as whole.
+    """
+    async for chunk in response.aiter_bytes():
+        yield chunk
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and response.num_bytes_downloaded != int(declared):
+        raise UpstreamError(
+            ErrorKind.PROTOCOL,
+            response.status_code,
+            f"the download was cut short: {response.num_bytes_downloaded} of {declared} bytes",
         )
 
 

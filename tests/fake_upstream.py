@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import struct
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,8 +20,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 STEPS = ("PENDING", "RUNNING", "SUCCEEDED")
-# A few bytes are enough: the console stores and serves what the CDN sends.
-FAKE_MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 2048
+
+
+def mp4_box(kind: bytes, payload: bytes) -> bytes:
+    """One ISO-BMFF box: 32-bit size, four-letter type, payload."""
+    return struct.pack(">I", 8 + len(payload)) + kind + payload
+
+
+# A few kilobytes are enough: the console checks the box structure (ftyp first, moov and mdat,
+# sizes adding up to the file) and then stores and serves what the CDN sent.
+FAKE_MP4 = (
+    mp4_box(b"ftyp", b"mp42\x00\x00\x00\x00mp42isom")
+    + mp4_box(b"moov", b"\x00" * 96)
+    + mp4_box(b"mdat", bytes(range(256)) * 8)
+)
 
 
 @dataclass
