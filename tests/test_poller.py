@@ -355,13 +355,19 @@ def test_a_stalled_video_download_does_not_hold_back_other_tasks(console, upstre
 
 
 @pytest.mark.parametrize("bad_body", [FAKE_MP4[:700], b"<html><title>Moved</title></html>"], ids=["cut", "html"])
-def test_a_video_that_is_not_whole_is_never_served_and_is_fetched_again(console, upstream, video_file, bad_body):
+def test_a_video_that_is_not_whole_is_never_served_and_is_fetched_again(open_poller_console, upstream, video_file,
+                                                                         bad_body):
+    clock = FakeClock()
+    console = open_poller_console(clock=clock)
     upstream.fake.queue("cdn", status=200, body=bad_body, content_type="video/mp4")
     task_id = create_task(console, first_frame_url=FRAME_URL)
-    wait_until(lambda: store_of(console).get(task_id).download_attempts == 1, timeout=10)
+    while store_of(console).get(task_id).download_attempts == 0:
+        clock.advance(0.2)
+        wait_until(lambda: store_of(console).get(task_id).next_poll_at > clock(), timeout=5)
+    assert "the downloaded video is not whole" in text(status(console, task_id))
     assert console.get(f"/tasks/{task_id}/video.mp4").status_code == 404
     assert not video_file(task_id).exists()
-    wait_until(settled_as(console, task_id, "SUCCEEDED"), timeout=10)
+    wait_until(lambda: clock.advance(0.2) or settled_as(console, task_id, "SUCCEEDED")(), timeout=10)
     assert video_file(task_id).read_bytes() == FAKE_MP4 == console.get(f"/tasks/{task_id}/video.mp4").content
     assert len(upstream.cdn_calls()) == 2
     assert [p.name for p in video_file(task_id).parent.iterdir()] == [f"{task_id}.mp4"]
