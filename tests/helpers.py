@@ -24,10 +24,14 @@ class LiveServer:
 
     def __init__(self, app, host: str = "127.0.0.1") -> None:
         self.host = host
-        self.port = _free_port(host)
+        # The socket is bound here and handed to uvicorn, so no other worker can take the port
+        # between choosing it and listening on it.
+        self.socket = socket.socket()
+        self.socket.bind((host, 0))
+        self.port = self.socket.getsockname()[1]
         config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
 
     @property
     def url(self) -> str:
@@ -45,12 +49,7 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+        self.socket.close()
 
 
 def image_bytes(
