@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,6 +44,13 @@ class Settings(BaseSettings):
     gone_after_seconds: float = Field(default=180.0, ge=0, validation_alias="CONSOLE_GONE_AFTER_SECONDS")
     max_upload_mb: float = Field(default=20.0, gt=0, validation_alias="CONSOLE_MAX_UPLOAD_MB")
     default_language: str = Field(default="en", validation_alias="CONSOLE_DEFAULT_LANGUAGE")
+    # The Runway-compatible API at /v1/… (README "Scripts and the Runway API").
+    api_tokens: SecretStr | None = Field(default=None, validation_alias="CONSOLE_API_TOKENS")
+    api_rate_per_minute: int = Field(default=120, ge=0, validation_alias="CONSOLE_API_RATE_PER_MINUTE")
+    api_upload_max_mb: float = Field(default=50.0, gt=0, le=200, validation_alias="CONSOLE_API_UPLOAD_MAX_MB")
+    # Signs the API's video and upload URLs; generated once into the data dir when not set.
+    secret: SecretStr | None = Field(default=None, validation_alias="CONSOLE_SECRET")
+    organization_cache_seconds: float = Field(default=30.0, ge=0, validation_alias="CONSOLE_ORGANIZATION_CACHE_SECONDS")
 
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
 
@@ -80,6 +88,14 @@ class Settings(BaseSettings):
             return None
         return value
 
+    @field_validator("api_tokens")
+    @classmethod
+    def _check_api_tokens(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parse_token_list(value.get_secret_value())  # raises ValueError naming the bad entry, never the token
+        return value
+
     @field_validator("root_path")
     @classmethod
     def _check_root_path(cls, value: str) -> str:
@@ -112,6 +128,38 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def api_upload_max_bytes(self) -> int:
+        return int(self.api_upload_max_mb * 1024 * 1024)
+
+    def configured_api_tokens(self) -> dict[str, str]:
+        """CONSOLE_API_TOKENS as name → token (an empty dict when unset)."""
+        if self.api_tokens is None:
+            return {}
+        return parse_token_list(self.api_tokens.get_secret_value())
+
+
+TOKEN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+TOKEN_MIN_CHARS = 16
+
+
+def parse_token_list(text: str) -> dict[str, str]:
+    """`name=token,name2=token2` as a dict; a ValueError names the entry at fault, never a token."""
+    tokens: dict[str, str] = {}
+    for number, entry in enumerate((e.strip() for e in text.split(",")), start=1):
+        if not entry:
+            continue
+        name, sep, token = entry.partition("=")
+        name, token = name.strip(), token.strip()
+        if not sep or not TOKEN_NAME_PATTERN.match(name):
+            raise ValueError(f"entry {number} must be name=token, the name letters, digits, '.', '_' or '-'")
+        if len(token) < TOKEN_MIN_CHARS or any(c.isspace() for c in token):
+            raise ValueError(f"the token for {name!r} must be at least {TOKEN_MIN_CHARS} characters, no spaces")
+        if name in tokens:
+            raise ValueError(f"the name {name!r} is given twice")
+        tokens[name] = token
+    return tokens
 
 
 def _nested_prefixes(settings_cls: type[BaseSettings]) -> dict[str, str]:

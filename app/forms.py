@@ -9,16 +9,14 @@ nothing even though browsers cannot re-fill a file input.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
-from anyio import CapacityLimiter, to_thread
-from starlette.concurrency import run_in_threadpool
+from anyio import CapacityLimiter
 from starlette.datastructures import FormData, UploadFile
 
-from app.catalogue import SEED_MAX, Catalogue, check_request
-from app.images import URL_MAX_CHARS, ImageProblem, check_image_url, parse_data_uri, prepare_image
+from app.catalogue import Catalogue
+from app.images import ImageProblem, parse_data_uri
+from app.intake import FrameIntake, check_submission, make_submission
 from app.storage import FrameStore
 from app.tasks import Frame, StoredNotes, TaskRecord, TaskSubmission, frame_ref
 
@@ -107,7 +105,7 @@ async def parse_task_form(
     `image_slots` bounds how many uploads are decoded at once: a 12 MP photo costs ~130 MB while
     Pillow holds its pixels, so concurrent uploads must not each get a thread.
     """
-    intake = _FrameIntake(frames, image_slots or CapacityLimiter(1))
+    intake = FrameIntake(frames, image_slots)
     values = _read_values(form)
     errors = FormErrors()
 
@@ -126,7 +124,8 @@ async def parse_task_form(
     positions = [f.position for f in chosen]
     if frame_errors_seen and "first" not in positions:
         positions = ["first", *positions]  # the first frame's own error already says enough
-    for issue in check_request(
+    hook = values.notify_hook.strip()
+    for issue in check_submission(
         catalogue,
         model=values.model,
         ratio=values.ratio,
@@ -134,36 +133,27 @@ async def parse_task_form(
         positions=positions,
         prompt=values.promptText,
         seed=seed,
+        notify_hook=hook,
     ):
         if issue.field == "duration" and "duration" in errors.fields:
             continue
         name = f"{issue.params['position']}_frame" if issue.field == "promptImage" else issue.field
         errors.add(name, Message(f"errors.{issue.code}", issue.params))
 
-    hook = values.notify_hook.strip()
-    if hook and not _is_web_url(hook):
-        errors.add("notify_hook", Message("errors.notify_hook_invalid"))
-
     if errors:
         return values, None, errors
-    model = catalogue.get(values.model)
-    assert model is not None and duration is not None  # check_request reported otherwise
-    rolled = seed is None
-    return (
-        values,
-        TaskSubmission(
-            model=model,
-            ratio=values.ratio,
-            duration=duration,
-            seed=secrets.randbelow(SEED_MAX + 1) if seed is None else seed,
-            seed_rolled=rolled,
-            prompt=values.promptText,
-            watermark=values.watermark,
-            notify_hook=hook or None,
-            frames=chosen,
-        ),
-        errors,
+    submission = make_submission(
+        catalogue,
+        model=values.model,
+        ratio=values.ratio,
+        duration=duration,
+        prompt=values.promptText,
+        seed=seed,
+        watermark=values.watermark,
+        notify_hook=hook,
+        frames=chosen,
     )
+    return values, submission, errors
 
 
 def _read_values(form: FormData) -> FormValues:
@@ -200,7 +190,7 @@ async def _read_frame(
     position: str,
     values: FormValues,
     errors: FormErrors,
-    intake: _FrameIntake,
+    intake: FrameIntake,
     max_upload_bytes: int,
 ) -> Frame | None:
     """The frame for one position: a new upload, else a URL, else the one kept from before."""
@@ -223,49 +213,22 @@ async def _read_frame(
             values.urls[position] = ""
             return frame
         if url:
-            problem = check_image_url(url)
-            if problem:
-                raise problem
+            frame = intake.from_url(url, position)
             values.refs[position] = ""
-            return Frame(position, url=url)
+            return frame
         if values.refs[position]:
-            return _kept_frame(position, values, intake.frames)
+            return intake.from_ref(values.refs[position], position)
     except ImageProblem as problem:
         values.refs[position] = ""
         errors.add(name, Message(f"errors.{problem.code}", problem.params))
     return None
 
 
-@dataclass(frozen=True)
-class _FrameIntake:
-    frames: FrameStore
-    slots: CapacityLimiter
-
-
-async def _store_image(raw: bytes, position: str, values: FormValues, intake: _FrameIntake) -> Frame:
-    prepared = await to_thread.run_sync(prepare_image, raw, limiter=intake.slots)
-    ref = await run_in_threadpool(intake.frames.save, prepared.data, prepared.sha256, prepared.extension)
-    values.refs[position] = ref
-    values.notes[position] = [Message(f"notes.{key}", params) for key, params in prepared.notes]
-    return Frame(position, ref=ref, data_uri=prepared.data_uri())
-
-
-def _kept_frame(position: str, values: FormValues, frames: FrameStore) -> Frame:
-    ref = values.refs[position]
-    try:
-        return Frame(position, ref=ref, data_uri=frames.data_uri(ref))
-    except FileNotFoundError:
-        raise ImageProblem("frame_ref_missing") from None
-
-
-def _is_web_url(url: str) -> bool:
-    if len(url) > URL_MAX_CHARS or any(c.isspace() for c in url):
-        return False
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+async def _store_image(raw: bytes, position: str, values: FormValues, intake: FrameIntake) -> Frame:
+    frame, notes = await intake.from_bytes(raw, position)
+    values.refs[position] = frame.ref or ""
+    values.notes[position] = [Message(f"notes.{key}", params) for key, params in notes]
+    return frame
 
 
 def errors_from_upstream(issues: list[tuple[list[str | int], str]], frames: list[Frame]) -> FormErrors:

@@ -20,6 +20,7 @@ from app.storage import TaskStore
 from app.tasks import (
     ACTIVE_STATUSES,
     StoredNotes,
+    TaskOrigin,
     TaskRecord,
     TaskStatus,
     TaskSubmission,
@@ -80,7 +81,15 @@ class TaskPoller:
 
     # --- how tasks enter and leave ------------------------------------------------------------
 
-    def add_submitted(self, created: CreatedTask, submission: TaskSubmission, notes: StoredNotes) -> TaskRecord:
+    def add_submitted(
+        self,
+        created: CreatedTask,
+        submission: TaskSubmission,
+        notes: StoredNotes,
+        *,
+        origin: TaskOrigin = TaskOrigin.CONSOLE,
+        owner: str | None = None,
+    ) -> TaskRecord:
         """Record a task this console just created upstream, and start following it."""
         now = self.clock()
         record = submitted_task(
@@ -90,6 +99,8 @@ class TaskPoller:
             notes=notes,
             now=now,
             next_poll_at=now + self.interval,
+            origin=origin,
+            owner=owner,
         )
         self.store.insert(record)
         self.wake()

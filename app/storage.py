@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -48,7 +49,51 @@ class TaskStore(Protocol):
     def recent(self, limit: int = 10) -> list[TaskRecord]:
         """The latest submitted tasks, newest first."""
 
+    def delete(self, task_id: str) -> None:
+        """Forget a task (an API client deleted it)."""
+
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class StoredToken:
+    name: str
+    token_sha256: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    id: str
+    owner: str
+    filename: str
+    frame_ref: str | None
+    created_at: float
+    expires_at: float
+
+
+class ApiStore(Protocol):
+    """What the Runway-compatible API keeps: token hashes, per-minute counts, uploads."""
+
+    def add_token(self, name: str, token_sha256: str) -> None:
+        """Raises KeyError when the name is taken."""
+
+    def remove_token(self, name: str) -> bool: ...
+
+    def tokens(self) -> list[StoredToken]: ...
+
+    def count_request(self, name: str, window: int) -> int:
+        """Count one request of `name` in minute `window`; returns the count so far in it."""
+
+    def add_upload(self, upload: StoredUpload) -> None: ...
+
+    def get_upload(self, upload_id: str) -> StoredUpload | None: ...
+
+    def fill_upload(self, upload_id: str, frame_ref: str) -> bool:
+        """Attach the received file; False when the upload was already filled (URLs are one-time)."""
+
+    def forget_uploads(self, before: float) -> int:
+        """Drop uploads that expired before `before`."""
 
 
 # Each migration is a list of statements run in one transaction; its number is its index + 1.
@@ -97,6 +142,29 @@ MIGRATIONS: tuple[Sequence[str], ...] = (
     (
         "ALTER TABLE tasks ADD COLUMN not_found_polls INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE tasks ADD COLUMN not_found_since REAL",
+    ),
+    # 3: the Runway-compatible API: who submitted a task, the tokens made by `runway-console token add`
+    # (their hashes only), each token's requests in the current minute, and uploads waiting to be used.
+    (
+        "ALTER TABLE tasks ADD COLUMN owner TEXT",
+        """CREATE TABLE api_tokens (
+            name TEXT PRIMARY KEY,
+            token_sha256 TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL
+        )""",
+        """CREATE TABLE api_rate (
+            name TEXT PRIMARY KEY,
+            minute INTEGER NOT NULL,
+            count INTEGER NOT NULL
+        )""",
+        """CREATE TABLE api_uploads (
+            id TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            frame_ref TEXT,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL
+        )""",
     ),
 )
 
@@ -190,6 +258,68 @@ class SqliteTaskStore:
         with self._locked() as db:
             rows = db.execute("SELECT * FROM tasks ORDER BY submitted_at DESC LIMIT ?", (limit,)).fetchall()
         return [_to_record(r) for r in rows]
+
+    def delete(self, task_id: str) -> None:
+        with self._locked() as db:
+            db.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
+
+    # --- the API's own state -------------------------------------------------------------------
+
+    def add_token(self, name: str, token_sha256: str) -> None:
+        try:
+            with self._locked() as db:
+                db.execute(
+                    "INSERT INTO api_tokens (name, token_sha256, created_at) VALUES (?, ?, ?)",
+                    (name, token_sha256, self._clock()),
+                )
+        except sqlite3.IntegrityError:
+            raise KeyError(name) from None
+
+    def remove_token(self, name: str) -> bool:
+        with self._locked() as db:
+            return db.execute("DELETE FROM api_tokens WHERE name = ?", (name,)).rowcount > 0
+
+    def tokens(self) -> list[StoredToken]:
+        with self._locked() as db:
+            rows = db.execute("SELECT name, token_sha256, created_at FROM api_tokens ORDER BY name").fetchall()
+        return [StoredToken(r["name"], r["token_sha256"], r["created_at"]) for r in rows]
+
+    def count_request(self, name: str, window: int) -> int:
+        # One statement: two consoles on the same file count together, and a new minute resets.
+        with self._locked() as db:
+            row = db.execute(
+                """INSERT INTO api_rate (name, minute, count) VALUES (?, ?, 1)
+                   ON CONFLICT (name) DO UPDATE SET
+                     count = CASE WHEN minute = excluded.minute THEN count + 1 ELSE 1 END,
+                     minute = excluded.minute
+                   RETURNING count""",
+                (name, window),
+            ).fetchone()
+        return int(row[0])
+
+    def add_upload(self, upload: StoredUpload) -> None:
+        with self._locked() as db:
+            db.execute(
+                """INSERT INTO api_uploads (id, owner, filename, frame_ref, created_at, expires_at)
+                   VALUES (?, ?, ?, ?, ?, ?)""",
+                (upload.id, upload.owner, upload.filename, upload.frame_ref, upload.created_at, upload.expires_at),
+            )
+
+    def get_upload(self, upload_id: str) -> StoredUpload | None:
+        with self._locked() as db:
+            row = db.execute("SELECT * FROM api_uploads WHERE id = ?", (upload_id,)).fetchone()
+        return StoredUpload(**{key: row[key] for key in row.keys()}) if row else None
+
+    def fill_upload(self, upload_id: str, frame_ref: str) -> bool:
+        with self._locked() as db:
+            changed = db.execute(
+                "UPDATE api_uploads SET frame_ref = ? WHERE id = ? AND frame_ref IS NULL", (frame_ref, upload_id)
+            ).rowcount
+        return changed > 0
+
+    def forget_uploads(self, before: float) -> int:
+        with self._locked() as db:
+            return db.execute("DELETE FROM api_uploads WHERE expires_at < ?", (before,)).rowcount
 
 
 def _to_record(row: sqlite3.Row) -> TaskRecord:

@@ -44,6 +44,7 @@ TERMINAL_STATUSES = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStat
 class TaskOrigin(StrEnum):
     CONSOLE = "console"  # submitted through this console's form
     EXTERNAL = "external"  # created elsewhere, opened here by its id
+    API = "api"  # submitted through this console's Runway-compatible API, by a token
 
 
 def is_task_id(text: str) -> bool:
@@ -108,11 +109,14 @@ class TaskSubmission:
             "ratio": self.ratio,
             "duration": self.duration,
             "seed": self.seed,
-            "watermark": self.watermark,
         }
+        # The official API refuses fields it does not know: optional ones go only where the catalogue
+        # says this upstream takes them.
+        if self.model.accepts("watermark"):
+            body["watermark"] = self.watermark
         if self.prompt:
             body["promptText"] = self.prompt
-        if self.notify_hook:
+        if self.notify_hook and self.model.accepts("notify_hook"):
             body["notify_hook"] = self.notify_hook
         return body
 
@@ -169,6 +173,8 @@ class TaskRecord:
     not_found_since: float | None = None
     next_poll_at: float = 0.0
     finished_at: float | None = None
+    # Who submitted it: for API tasks, the name of the token.
+    owner: str | None = None
 
     @property
     def is_active(self) -> bool:
@@ -212,12 +218,15 @@ def submitted_task(
     notes: StoredNotes,
     now: float,
     next_poll_at: float,
+    origin: TaskOrigin = TaskOrigin.CONSOLE,
+    owner: str | None = None,
 ) -> TaskRecord:
-    """The record of a task this console just submitted."""
+    """The record of a task this console just submitted (through the form, or the API for `owner`)."""
     first, last = submission.frame_at("first"), submission.frame_at("last")
     return TaskRecord(
         id=task_id,
-        origin=TaskOrigin.CONSOLE,
+        origin=origin,
+        owner=owner,
         created_at=utc_iso(now),
         submitted_at=now,
         status=TaskStatus.PENDING,
