@@ -8,6 +8,9 @@ from typing import Annotated
 from anyio import CapacityLimiter
 from fastapi import Depends, Request
 
+from app.account import AccountCache
+from app.api_tokens import RateLimiter, TokenRegistry
+from app.api_uploads import ApiUploads
 from app.catalogue import Catalogue
 from app.clock import Clock
 from app.config import Settings
@@ -15,6 +18,7 @@ from app.i18n import Translator
 from app.media import VideoStore
 from app.poller import TaskPoller
 from app.rendering import request_translator
+from app.signing import UrlSigner
 from app.storage import FrameStore, TaskStore
 from app.upstream import UpstreamClient
 
@@ -30,6 +34,22 @@ class Services:
     poller: TaskPoller
     image_slots: CapacityLimiter
     clock: Clock
+
+
+@dataclass(frozen=True)
+class ApiServices:
+    """What the Runway-compatible API adds: its tokens, their rate limit, URL signing, the account cache."""
+
+    tokens: TokenRegistry
+    rate: RateLimiter
+    signer: UrlSigner
+    account: AccountCache
+    uploads: ApiUploads
+
+
+def get_api_services(request: Request) -> ApiServices:
+    api: ApiServices = request.state.api
+    return api
 
 
 def get_services(request: Request) -> Services:
@@ -88,3 +108,4 @@ ImageSlotsDep = Annotated[CapacityLimiter, Depends(get_image_slots)]
 VideosDep = Annotated[VideoStore, Depends(get_videos)]
 PollerDep = Annotated[TaskPoller, Depends(get_poller)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
+ApiServicesDep = Annotated[ApiServices, Depends(get_api_services)]

@@ -20,17 +20,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
+from app.account import AccountCache
+from app.api_tokens import RateLimiter, TokenRegistry
+from app.api_uploads import ApiUploads
 from app.backoff import Backoff
 from app.catalogue import Catalogue, load_catalogue
 from app.clock import Clock, system_clock
 from app.config import Settings, load_settings
-from app.deps import Services, get_translator
+from app.deps import ApiServices, Services, get_translator
 from app.files import remove_stale_parts
 from app.media import VideoDownloads, VideoStore
 from app.poller import MAX_BACKOFF_SECONDS, GoneRule, TaskPoller
 from app.rendering import build_templates, render, wants_json
 from app.resources import asset_dir
-from app.routers import pages, tasks
+from app.routers import api, pages, tasks
+from app.signing import UrlSigner, load_or_create_secret
 from app.simulator import create_simulator_app
 from app.storage import FrameStore, SqliteTaskStore
 from app.upstream import UpstreamClient
@@ -73,6 +77,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.mount("/static", StaticFiles(directory=asset_dir("static")), name="static")
     app.include_router(pages.router)
     app.include_router(tasks.router)
+    app.include_router(api.router)
+    # A relay-style base URL (…/runwayml) works too, as it does on relays.
+    app.include_router(api.router, prefix=api.RELAY_PREFIX)
     _install_error_pages(app)
     app.add_middleware(SecurityHeadersMiddleware)
     if settings.root_path:
@@ -109,9 +116,9 @@ def under_root_path(scope: Scope, root_path: str) -> Scope:
 
 def _lifespan_for(
     settings: Settings, catalogue: Catalogue, clock: Clock
-) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Services]]]:
+) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, object]]]:
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Services]]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         data_dir = settings.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         for folder in (data_dir / "videos", data_dir / "frames"):
@@ -159,9 +166,17 @@ def _lifespan_for(
         # One decode per core: more only queues for the CPU while each holds a full-size bitmap.
         image_slots = anyio.CapacityLimiter(os.cpu_count() or 1)
         services = Services(store, FrameStore(data_dir / "frames"), videos, upstream, poller, image_slots, clock)
+        secret = settings.secret.get_secret_value() if settings.secret else None
+        api_services = ApiServices(
+            TokenRegistry(store, settings.configured_api_tokens(), upstream_key=settings.upstream_key),
+            RateLimiter(store, settings.api_rate_per_minute, clock=clock),
+            UrlSigner(load_or_create_secret(data_dir, secret), clock=clock),
+            AccountCache(upstream, settings.organization_cache_seconds, clock=clock),
+            ApiUploads(store, clock=clock),
+        )
         poll_task = asyncio.create_task(poller.run(), name="task-poller")
         try:
-            yield {"services": services}
+            yield {"services": services, "api": api_services}
         finally:
             poll_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -212,6 +227,7 @@ def _install_error_pages(app: FastAPI) -> None:
             response.headers.setdefault(name, value)
         return response
 
+    app.add_exception_handler(api.ApiProblem, api.answer_problem)
     app.add_exception_handler(StarletteHTTPException, show_http_error)
     app.add_exception_handler(RequestValidationError, show_validation_error)
     app.add_exception_handler(Exception, show_unexpected_error)

@@ -52,6 +52,9 @@ class TaskStore(Protocol):
     def delete(self, task_id: str) -> None:
         """Forget a task (an API client deleted it)."""
 
+    def active_by_model(self) -> dict[str, int]:
+        """How many unfinished tasks each model has."""
+
     def close(self) -> None: ...
 
 
@@ -262,6 +265,17 @@ class SqliteTaskStore:
     def delete(self, task_id: str) -> None:
         with self._locked() as db:
             db.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
+
+    def active_by_model(self) -> dict[str, int]:
+        active = sorted(ACTIVE_STATUSES)
+        with self._locked() as db:
+            rows = db.execute(
+                f"""SELECT model, COUNT(*) FROM tasks
+                    WHERE gone = 0 AND model IS NOT NULL AND status IN ({", ".join("?" for _ in active)})
+                    GROUP BY model""",
+                active,
+            ).fetchall()
+        return {row[0]: int(row[1]) for row in rows}
 
     # --- the API's own state -------------------------------------------------------------------
 

@@ -140,6 +140,10 @@ class UpstreamClient:
             raise UpstreamError(ErrorKind.PROTOCOL, response.status_code, "the task has no status")
         return data
 
+    async def get_organization(self) -> dict[str, Any]:
+        """The account: credit balance, per-model limits and today's usage (the official API; relays 404)."""
+        return self._json_object(await self._send("GET", "/v1/organization"))
+
     async def delete_task(self, task_id: str) -> None:
         await self._send("DELETE", f"/v1/tasks/{quote(task_id, safe='')}")
 

@@ -6,6 +6,7 @@ import json
 import shlex
 from typing import Any
 
+from app.account import Account
 from app.catalogue import Catalogue
 from app.failures import explain_failure
 from app.forms import FormErrors, FormValues, Message
@@ -62,6 +63,7 @@ def task_summary(task: TaskRecord) -> dict[str, object]:
         "first_frame": frame_source(task.first_frame),
         "has_video": task.video_file is not None,
         "created_at": task.created_at,
+        "owner": task.owner,
     }
 
 
@@ -148,3 +150,56 @@ def task_json(task: TaskRecord, video_url: str | None) -> dict[str, object]:
         "video": video_url,
         "gone": task.gone,
     }
+
+
+def account_context(
+    account: Account | None, catalogue: Catalogue, active_by_model: dict[str, int], values: FormValues
+) -> dict[str, object] | None:
+    """The account panel: balance, each offered model's limits and use, and what would stop a submit.
+
+    Warnings are made for every model (and, for credits, every duration) so the page can show the
+    one for the current choice as the visitor changes it; None when the upstream has no account.
+    """
+    if account is None:
+        return None
+    rows = []
+    warnings: list[dict[str, object]] = []
+    for spec in catalogue.models:
+        limits = account.models.get(spec.id)
+        active = active_by_model.get(spec.id, 0)
+        if limits is not None:
+            rows.append({"model": spec.id, "limits": limits, "active": active})
+            if limits.daily_left == 0:
+                warnings.append(
+                    {
+                        "model": spec.id,
+                        "duration": "",
+                        "key": "account.warn_daily",
+                        "params": {"model": spec.id, "limit": limits.max_daily},
+                    }
+                )
+            elif limits.max_concurrent is not None and active >= limits.max_concurrent:
+                warnings.append(
+                    {
+                        "model": spec.id,
+                        "duration": "",
+                        "key": "account.warn_concurrency",
+                        "params": {"model": spec.id, "limit": limits.max_concurrent},
+                    }
+                )
+        if account.credit_balance is not None and catalogue.currency == "credits":
+            for duration, price in spec.prices.items():
+                if price > account.credit_balance:
+                    warnings.append(
+                        {
+                            "model": spec.id,
+                            "duration": str(duration),
+                            "key": "account.warn_credits",
+                            "params": {"price": price, "balance": account.credit_balance},
+                        }
+                    )
+    for warning in warnings:
+        warning["hidden"] = warning["model"] != values.model or (
+            warning["duration"] != "" and warning["duration"] != values.duration
+        )
+    return {"balance": account.credit_balance, "rows": rows, "warnings": warnings}

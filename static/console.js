@@ -41,6 +41,17 @@
     if (!spec || !box) return;
     var price = spec.prices[form.querySelector("[data-duration]").value];
     box.textContent = price === undefined ? "" : box.dataset.label + formatAmount(price) + " " + box.dataset.currency;
+    updateAccountWarnings(form);
+  }
+
+  // The account panel has a warning per model (and, for credits, per duration): show the current choice's.
+  function updateAccountWarnings(form) {
+    var model = form.querySelector("[data-model]").value;
+    var duration = form.querySelector("[data-duration]").value;
+    Array.prototype.forEach.call(form.querySelectorAll("[data-account-warning]"), function (node) {
+      var forDuration = node.dataset.accountDuration;
+      node.hidden = node.dataset.accountWarning !== model || (forDuration !== "" && forDuration !== duration);
+    });
   }
 
   function updatePromptCount(form) {

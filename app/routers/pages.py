@@ -8,13 +8,13 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-from app.deps import CatalogueDep, FramesDep, SettingsDep, StoreDep
+from app.deps import ApiServicesDep, CatalogueDep, FramesDep, SettingsDep, StoreDep
 from app.forms import FormErrors, FormValues, values_from_task
 from app.i18n import LANGUAGE_COOKIE, LANGUAGES
 from app.rendering import render, upstream_label
 from app.storage import TaskStore
 from app.tasks import is_task_id
-from app.views import form_context, task_summary
+from app.views import account_context, form_context, task_summary
 
 router = APIRouter()
 
@@ -28,6 +28,7 @@ async def show_form(
     request: Request,
     catalogue: CatalogueDep,
     store: StoreDep,
+    api: ApiServicesDep,
     from_task: Annotated[str | None, Query(alias="from")] = None,
 ) -> Response:
     """The task form with the latest tasks beside it; ?from=<id> pre-fills it from that task."""
@@ -37,6 +38,7 @@ async def show_form(
         values = values_from_task(earlier, catalogue)
     context = form_context(catalogue, values, FormErrors())
     context["recent"] = [task_summary(r) for r in store.recent(RECENT_ON_FORM)]
+    context["account"] = account_context(await api.account.get_quietly(), catalogue, store.active_by_model(), values)
     return render(request, "index.html", context)
 
 
