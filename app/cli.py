@@ -1,5 +1,5 @@
-"""`runway-console [serve|simulator|catalogue]`: run the console, the simulator alone as a fake Runway API,
-or build a model catalogue."""
+"""`runway-console [serve|simulator|catalogue|token]`: run the console, the simulator alone as a fake Runway
+API, build a model catalogue, or manage the tokens of the console's Runway-compatible API."""
 
 from __future__ import annotations
 
@@ -32,7 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
     simulator.add_argument("--port", type=int, default=8100)
     simulator.add_argument("--data-dir", type=Path, default=None, help="where rendered videos go (default: a temp dir)")
     _add_catalogue_commands(commands)
+    _add_token_commands(commands)
     return parser
+
+
+def _add_token_commands(commands: argparse._SubParsersAction) -> None:
+    token = commands.add_parser("token", help="manage tokens for the console's Runway-compatible API")
+    actions = token.add_subparsers(dest="token_command", required=True)
+    add = actions.add_parser("add", help="issue a token under NAME; it is printed once, only its hash is kept")
+    add.add_argument("name")
+    actions.add_parser("list", help="list token names (never the tokens)")
+    remove = actions.add_parser("remove", help="revoke the token issued under NAME")
+    remove.add_argument("name")
 
 
 def _add_catalogue_commands(commands: argparse._SubParsersAction) -> None:
@@ -59,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_simulator(args)
         if args.command == "catalogue":
             return _run_catalogue_from_sdk(args)
+        if args.command == "token":
+            return _run_token(args)
         return _run_console(args)
     except (ConfigError, CatalogueError) as exc:
         print(f"runway-console: configuration error: {exc}", file=sys.stderr)
@@ -128,6 +141,43 @@ def _run_catalogue_from_sdk(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _run_token(args: argparse.Namespace) -> int:
+    from app.api_tokens import TokenRegistry, valid_token_name
+    from app.storage import SqliteTaskStore
+
+    settings = load_settings()
+    store = SqliteTaskStore(settings.data_dir / "console.db")
+    try:
+        registry = TokenRegistry(store, settings.configured_api_tokens())
+        if args.token_command == "list":
+            for name, source in registry.names():
+                where = "CONSOLE_API_TOKENS" if source == "env" else "token add"
+                print(f"{name}\t({where})")
+            return 0
+        if args.token_command == "remove":
+            if registry.remove(args.name):
+                print(f"runway-console: removed the token {args.name!r}", file=sys.stderr)
+                return 0
+            print(f"runway-console: no stored token is named {args.name!r}", file=sys.stderr)
+            return 1
+        if not valid_token_name(args.name):
+            print("runway-console: a token name is letters, digits, '.', '_' or '-' (at most 64)", file=sys.stderr)
+            return 2
+        try:
+            token = registry.add(args.name)
+        except KeyError:
+            print(f"runway-console: a token named {args.name!r} already exists", file=sys.stderr)
+            return 1
+        print(token)
+        print(
+            f"runway-console: this is the token {args.name!r}; it is not stored and will not be shown again",
+            file=sys.stderr,
+        )
+        return 0
+    finally:
+        store.close()
 
 
 if __name__ == "__main__":

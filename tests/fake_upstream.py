@@ -67,10 +67,13 @@ class FakeUpstream:
         self.cdn_expired = False
         self.video = FAKE_MP4
         self.base_url = ""  # set once the server runs, for output URLs
+        # GET /v1/organization answers this document; None: 404, as on most relays.
+        self.organization: dict | None = None
         api = [
             Route("/v1/image_to_video", self.create, methods=["POST"]),
             Route("/v1/tasks/{task_id}", self.get, methods=["GET"]),
             Route("/v1/tasks/{task_id}", self.delete, methods=["DELETE"]),
+            Route("/v1/organization", self.show_organization, methods=["GET"]),
         ]
         self.app = Starlette(routes=[Mount(prefix, routes=api), Route("/cdn/{name}", self.cdn)])
 
@@ -148,6 +151,12 @@ class FakeUpstream:
         else:
             del self.tasks[task["id"]]
         return Response(status_code=204)
+
+    async def show_organization(self, request: Request) -> Response:
+        await self._record(request)
+        if self.organization is None:
+            return JSONResponse({"error": "Not found"}, status_code=404)
+        return JSONResponse(self.organization)
 
     async def cdn(self, request: Request) -> Response:
         await self._record(request)
