@@ -47,6 +47,14 @@ class TaskOrigin(StrEnum):
     API = "api"  # submitted through this console's Runway-compatible API, by a token
 
 
+TOKEN_OWNER_PREFIX = "token:"
+
+
+def token_owner(name: str) -> str:
+    """The owner of the tasks an API token submits (owners are kind-prefixed, like "account:…")."""
+    return f"{TOKEN_OWNER_PREFIX}{name}"
+
+
 def is_task_id(text: str) -> bool:
     return bool(TASK_ID_PATTERN.match(text))
 
@@ -173,8 +181,15 @@ class TaskRecord:
     not_found_since: float | None = None
     next_poll_at: float = 0.0
     finished_at: float | None = None
-    # Who submitted it: for API tasks, the name of the token.
+    # Who the task belongs to; an API task's is token_owner(name of the token).
     owner: str | None = None
+
+    @property
+    def token_name(self) -> str | None:
+        """The name of the API token that submitted the task, if one did."""
+        if self.owner and self.owner.startswith(TOKEN_OWNER_PREFIX):
+            return self.owner.removeprefix(TOKEN_OWNER_PREFIX)
+        return None
 
     @property
     def is_active(self) -> bool:

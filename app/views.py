@@ -63,7 +63,7 @@ def task_summary(task: TaskRecord) -> dict[str, object]:
         "first_frame": frame_source(task.first_frame),
         "has_video": task.video_file is not None,
         "created_at": task.created_at,
-        "owner": task.owner,
+        "token_name": task.token_name,
     }
 
 

@@ -38,7 +38,7 @@ from app.deps import (
 from app.images import ImageProblem
 from app.intake import FrameIntake
 from app.simulator.messages import DOC_URL, VALIDATION_FAILED, version_problem
-from app.tasks import TaskOrigin, TaskRecord, is_task_id
+from app.tasks import TaskOrigin, TaskRecord, is_task_id, token_owner
 from app.upstream import ErrorKind, UpstreamError
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ async def _json_body(request: Request, max_bytes: int) -> object:
 def _owned_task(store: StoreDep, task_id: str, owner: str) -> TaskRecord:
     """A task this token created; any other id is unknown to it."""
     task = store.get(task_id) if is_task_id(task_id) else None
-    if task is None or task.origin != TaskOrigin.API or task.owner != owner:
+    if task is None or task.origin != TaskOrigin.API or task.owner != token_owner(owner):
         raise _error(404, NOT_FOUND)
     return task
 
@@ -184,7 +184,7 @@ async def create_task(
     if created.estimated_cost is not None:
         answer["estimatedCost"] = {"credits": created.estimated_cost}
     try:
-        poller.add_submitted(created, submission, notes, origin=TaskOrigin.API, owner=name)
+        poller.add_submitted(created, submission, notes, origin=TaskOrigin.API, owner=token_owner(name))
     except Exception:
         # The upstream has the task (and bills it): the client must get its id, never a 5xx to retry.
         log.exception("task %s was created upstream but could not be recorded", created.id)
