@@ -24,9 +24,9 @@ def test_the_form_shows_the_balance_limits_and_usage_where_the_upstream_has_an_a
 def test_nothing_is_shown_where_the_upstream_has_no_account(console, fake_upstream):
     page = console.get("/")
     assert page.status_code == 200 and "Upstream account" not in page.text
-    assert fake_upstream.calls("GET", "/v1/organization")  # it was asked once …
+    assert fake_upstream.organization_calls == 1  # it was asked once …
     console.get("/")
-    assert len(fake_upstream.calls("GET", "/v1/organization")) == 1  # … and not again on every page
+    assert fake_upstream.organization_calls == 1  # … and not again on every page
 
 
 def test_a_balance_below_the_price_warns_for_that_duration_in_both_languages(open_console):
