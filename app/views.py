@@ -195,7 +195,7 @@ def account_context(
                             "model": spec.id,
                             "duration": str(duration),
                             "key": "account.warn_credits",
-                            "params": {"price": price, "balance": account.credit_balance},
+                            "params": {"price": f"{price:g}", "balance": f"{account.credit_balance:g}"},
                         }
                     )
     for warning in warnings:

@@ -18,6 +18,7 @@ from PIL import Image
 from runwayml import AuthenticationError, BadRequestError, NotFoundError, RateLimitError, RunwayML
 from runwayml.types.task_retrieve_response import Cancelled, Running, Succeeded
 
+from app.images import DATA_URI_MAX_BYTES, data_uri_length
 from app.main import create_app
 from tests.fake_upstream import FakeUpstream
 from tests.helpers import SECRET, LiveServer, image_bytes, wait_until
@@ -308,17 +309,20 @@ def test_each_token_has_a_rate_limit_kept_in_the_store(live_console, fake_upstre
 # --- uploads -------------------------------------------------------------------------------------------
 
 
-def noisy_photo(path: Path, megabytes: float) -> Path:
-    """A PNG of random pixels, which does not compress: about `megabytes` on disk."""
+def big_photo(path: Path, megabytes: float) -> Path:
+    """A smooth image stored as an uncompressed PNG: about `megabytes` on disk, like a camera's TIFF-sized PNG."""
     side = int((megabytes * 1024 * 1024 / 3) ** 0.5)
-    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(path, "PNG", compress_level=1)
+    gradient = Image.linear_gradient("L").resize((side, side))
+    Image.merge("RGB", (gradient, gradient.transpose(Image.Transpose.ROTATE_90), gradient)).save(
+        path, "PNG", compress_level=0
+    )
     return path
 
 
 def test_a_20_mb_photo_through_create_ephemeral_then_image_to_video(live_console, quick_polls, tmp_path):
     server = live_console()
     client = sdk(server)
-    photo = noisy_photo(tmp_path / "big.png", 20)
+    photo = big_photo(tmp_path / "big.png", 20)
     assert photo.stat().st_size > 20 * 1000 * 1000
     uploaded = client.uploads.create_ephemeral(file=photo)
     assert uploaded.uri.startswith("runway://")
@@ -326,6 +330,8 @@ def test_a_20_mb_photo_through_create_ephemeral_then_image_to_video(live_console
         model="gen4_turbo", prompt_image=uploaded.uri, ratio="960:960", duration=5
     ).wait_for_task_output(timeout=60)
     assert isinstance(task, Succeeded)
+    kept = list((tmp_path / "data" / "frames").iterdir())
+    assert kept and all(data_uri_length(f.stat().st_size, "image/jpeg") <= DATA_URI_MAX_BYTES for f in kept)
 
 
 def test_an_upload_url_is_signed_one_time_and_bounded(live_console, fake_upstream, tmp_path):
@@ -397,3 +403,19 @@ def test_concurrent_creates_each_get_their_own_task(live_console, fake_upstream)
     for thread in threads:
         thread.join()
     assert len(set(ids)) == 4
+
+
+def test_links_honour_the_root_path_behind_a_proxy(live_console, quick_polls):
+    server = live_console(CONSOLE_ROOT_PATH="/runway")
+    client = sdk(server, base_url=f"{server.url}/runway")
+    uploaded = client.uploads.create_ephemeral(file=("a.png", image_bytes(), "image/png"))
+    task = client.image_to_video.create(
+        model="gen4_turbo", prompt_image=uploaded.uri, ratio="1280:720", duration=5
+    ).wait_for_task_output(timeout=60)
+    assert task.output[0].startswith(f"{server.url}/runway/v1/videos/")
+    assert httpx.get(task.output[0]).content[4:8] == b"ftyp"
+    forwarded = httpx.get(
+        f"{server.url}/runway/v1/tasks/{task.id}",
+        headers={"Authorization": f"Bearer {TOKEN}", "X-Runway-Version": "2024-11-06", "Host": "console.example"},
+    ).json()
+    assert forwarded["output"][0].startswith("http://console.example/runway/v1/videos/")
