@@ -33,7 +33,6 @@ from app.deps import (
     StoreDep,
     UpstreamDep,
     VideosDep,
-    get_api_services,
 )
 from app.images import ImageProblem
 from app.intake import FrameIntake
@@ -271,10 +270,14 @@ async def start_upload(request: Request, name: TokenName, api: ApiServicesDep) -
 
 @router.post("/v1/uploads/{upload_id}", name="api_receive_upload", status_code=204)
 async def receive_upload(
-    request: Request, upload_id: str, settings: SettingsDep, frames: FramesDep, image_slots: ImageSlotsDep
+    request: Request,
+    upload_id: str,
+    api: ApiServicesDep,
+    settings: SettingsDep,
+    frames: FramesDep,
+    image_slots: ImageSlotsDep,
 ) -> Response:
     """Take the file for an upload URL (signed, one-time; no token, as the SDK sends none)."""
-    api = get_api_services(request)
     if not api.signer.valid(
         SIGNING_PURPOSE, upload_id, request.query_params.get("exp"), request.query_params.get("sig")
     ):
@@ -309,9 +312,10 @@ async def receive_upload(
 
 
 @router.get("/v1/videos/{task_id}.mp4", name="serve_api_video")
-async def serve_api_video(request: Request, task_id: str, store: StoreDep, videos: VideosDep) -> Response:
+async def serve_api_video(
+    request: Request, task_id: str, api: ApiServicesDep, store: StoreDep, videos: VideosDep
+) -> Response:
     """A task's cached video for API clients: the signed link in its document is the permission."""
-    api = get_api_services(request)
     if not api.signer.valid(VIDEO_PURPOSE, task_id, request.query_params.get("exp"), request.query_params.get("sig")):
         raise _error(403, "The video URL is invalid or has expired; fetch the task again for a new one.")
     task = store.get(task_id) if is_task_id(task_id) else None
