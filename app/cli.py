@@ -1,16 +1,23 @@
-"""`runway-console [serve|simulator|catalogue|token]`: run the console, the simulator alone as a fake Runway
-API, build a model catalogue, or manage the tokens of the console's Runway-compatible API."""
+"""`runway-console [serve|simulator|catalogue|token|user]`: run the console, the simulator alone as a fake
+Runway API, build a model catalogue, manage the tokens of the console's Runway-compatible API, or the
+named accounts that may log in."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import ipaddress
 import logging
+import re
 import sys
 import tempfile
 from pathlib import Path
 
 from app.catalogue import CatalogueError, load_catalogue
-from app.config import ConfigError, load_settings
+from app.config import ConfigError, Settings, load_settings
+
+ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,9 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument(
-        "--forwarded-allow-ips",
-        default="127.0.0.1",
-        help="proxies trusted for X-Forwarded-* headers (default 127.0.0.1; '*' behind a private proxy)",
+        "--trusted-proxies",
+        default=None,
+        help="proxies whose X-Forwarded-For/-Proto/-Host are believed, comma-separated addresses or CIDRs "
+        "(default: CONSOLE_TRUSTED_PROXIES, itself loopback by default)",
     )
     simulator = commands.add_parser("simulator", help="run only the simulated upstream API")
     simulator.add_argument("--host", default="127.0.0.1")
@@ -33,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulator.add_argument("--data-dir", type=Path, default=None, help="where rendered videos go (default: a temp dir)")
     _add_catalogue_commands(commands)
     _add_token_commands(commands)
+    _add_user_commands(commands)
     return parser
 
 
@@ -44,6 +53,18 @@ def _add_token_commands(commands: argparse._SubParsersAction) -> None:
     actions.add_parser("list", help="list token names (never the tokens)")
     remove = actions.add_parser("remove", help="revoke the token issued under NAME")
     remove.add_argument("name")
+
+
+def _add_user_commands(commands: argparse._SubParsersAction) -> None:
+    user = commands.add_parser("user", help="manage the named accounts that may log in (kept in the data dir)")
+    actions = user.add_subparsers(dest="user_command", required=True)
+    add = actions.add_parser("add", help="add an account; asks for its password (or reads it from stdin)")
+    add.add_argument("name")
+    passwd = actions.add_parser("passwd", help="set an account's password and log it out everywhere")
+    passwd.add_argument("name")
+    remove = actions.add_parser("remove", help="remove an account and end its sessions")
+    remove.add_argument("name")
+    actions.add_parser("list", help="list the accounts")
 
 
 def _add_catalogue_commands(commands: argparse._SubParsersAction) -> None:
@@ -72,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_catalogue_from_sdk(args)
         if args.command == "token":
             return _run_token(args)
+        if args.command == "user":
+            return _run_user_command(args)
         return _run_console(args)
     except (ConfigError, CatalogueError) as exc:
         print(f"runway-console: configuration error: {exc}", file=sys.stderr)
@@ -83,21 +106,122 @@ def _run_console(args: argparse.Namespace) -> int:
 
     from app.main import create_app
 
-    settings = load_settings()
-    app = create_app(settings)
+    overrides = {}
+    if getattr(args, "trusted_proxies", None) is not None:
+        overrides["CONSOLE_TRUSTED_PROXIES"] = args.trusted_proxies
+    settings = load_settings(**overrides)
     host = getattr(args, "host", "127.0.0.1")
     port = getattr(args, "port", 8000)
+    refusal = open_to_anyone(settings, host)
+    if refusal:
+        print(f"runway-console: {refusal}", file=sys.stderr)
+        return 2
+    app = create_app(settings)
     upstream = settings.base_url or "built-in simulator"
     print(f"runway-console: http://{host}:{port}{settings.root_path}/  (upstream: {upstream})", file=sys.stderr)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        proxy_headers=True,
-        forwarded_allow_ips=getattr(args, "forwarded_allow_ips", "127.0.0.1"),
-        log_level="info",
-    )
+    # X-Forwarded-* are read by app/client.py, from CONSOLE_TRUSTED_PROXIES only; uvicorn's own
+    # handling would believe them from its own (different) list.
+    uvicorn.run(app, host=host, port=port, proxy_headers=False, log_level="info")
     return 0
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether binding to `host` keeps the console on this machine."""
+    if host.lower().rstrip(".") in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name that may resolve to anything: treat as public
+
+
+# What turns a login on, each as the operator would write it (item 2 adds CONSOLE_VISITOR_KEYS=true).
+LOGIN_SETTINGS = ("CONSOLE_PASSWORD", "`runway-console user add NAME`")
+
+
+def open_to_anyone(settings: Settings, host: str) -> str | None:
+    """Why the console must not start: bound beyond loopback, spending the server's key, with no login.
+
+    None when it may start. One line, naming every setting that fixes it.
+    """
+    if settings.allow_open or is_loopback_host(host) or not settings.has_server_key or settings.team_passwords:
+        return None
+    from app.auth_store import SqliteAuthStore
+    from app.storage import database_path
+
+    store = SqliteAuthStore(database_path(settings.data_dir))
+    try:
+        if store.has_accounts():
+            return None
+    finally:
+        store.close()
+    fixes = ", ".join(LOGIN_SETTINGS)
+    return (
+        f"refusing to serve on {host} (not loopback) with the server's upstream key and no login: anyone who "
+        f"reaches the port could spend the key. Set {fixes}, or CONSOLE_ALLOW_OPEN=true to allow it anyway "
+        "(the Docker image listens on 0.0.0.0, so it needs one of these too)"
+    )
+
+
+def _run_user_command(args: argparse.Namespace) -> int:
+    from app.auth_store import SqliteAuthStore
+    from app.passwords import MIN_ACCOUNT_PASSWORD_CHARS, hash_password
+    from app.storage import database_path
+
+    settings = load_settings()
+    store = SqliteAuthStore(database_path(settings.data_dir))
+    try:
+        if args.user_command == "list":
+            for account in store.accounts():
+                print(account.name)
+            return 0
+        name = args.name
+        if args.user_command == "remove":
+            if not store.remove_account(name):
+                print(f"runway-console: no account named {name!r}", file=sys.stderr)
+                return 1
+            print(f"runway-console: removed {name} and ended its sessions", file=sys.stderr)
+            return 0
+        if not ACCOUNT_NAME.match(name):
+            print(
+                "runway-console: an account name is 1 to 64 letters, digits, '.', '_', '@' or '-', "
+                "starting with a letter or digit",
+                file=sys.stderr,
+            )
+            return 2
+        password = _read_password()
+        if len(password) < MIN_ACCOUNT_PASSWORD_CHARS:
+            print(
+                f"runway-console: the password must have at least {MIN_ACCOUNT_PASSWORD_CHARS} characters",
+                file=sys.stderr,
+            )
+            return 2
+        if args.user_command == "add":
+            if not store.add_account(name, hash_password(password)):
+                print(
+                    f"runway-console: {name!r} exists already (change its password with `user passwd`)", file=sys.stderr
+                )
+                return 1
+            print(f"runway-console: added {name}", file=sys.stderr)
+            return 0
+        if not store.set_password(name, hash_password(password)):
+            print(f"runway-console: no account named {name!r}", file=sys.stderr)
+            return 1
+        print(f"runway-console: changed the password of {name} and ended its sessions", file=sys.stderr)
+        return 0
+    finally:
+        store.close()
+
+
+def _read_password() -> str:
+    """Ask twice on a terminal; otherwise read the first line of stdin (for scripts)."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != first:
+            print("runway-console: the two passwords differ", file=sys.stderr)
+            raise SystemExit(2)
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 def _run_simulator(args: argparse.Namespace) -> int:

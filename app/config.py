@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -14,6 +15,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from app.simulator.settings import SimulatorSettings
 
 SIMULATOR_KEY = "simulator-key"
+# Only a proxy on this machine may speak for the client (X-Forwarded-For, -Proto, -Host).
+DEFAULT_TRUSTED_PROXIES = "127.0.0.0/8,::1"
 
 
 class Settings(BaseSettings):
@@ -52,6 +55,14 @@ class Settings(BaseSettings):
     secret: SecretStr | None = Field(default=None, validation_alias="CONSOLE_SECRET")
     organization_cache_seconds: float = Field(default=30.0, ge=0, validation_alias="CONSOLE_ORGANIZATION_CACHE_SECONDS")
 
+    # Who may use it (README, "Putting it on the internet").
+    password: SecretStr | None = Field(default=None, validation_alias="CONSOLE_PASSWORD")
+    trusted_proxies: str = Field(default=DEFAULT_TRUSTED_PROXIES, validation_alias="CONSOLE_TRUSTED_PROXIES")
+    allow_open: bool = Field(default=False, validation_alias="CONSOLE_ALLOW_OPEN")
+    history: Literal["shared", "private"] | None = Field(default=None, validation_alias="CONSOLE_HISTORY")
+    tasks_per_hour: int | None = Field(default=None, ge=1, validation_alias="CONSOLE_TASKS_PER_HOUR")
+    session_hours: float = Field(default=24 * 30, gt=0, validation_alias="CONSOLE_SESSION_HOURS")
+
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
 
     @classmethod
@@ -81,7 +92,7 @@ class Settings(BaseSettings):
             raise ValueError("must not contain a query string or fragment")
         return value
 
-    @field_validator("api_secret")
+    @field_validator("api_secret", "password")
     @classmethod
     def _blank_secret_is_none(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().strip():
@@ -104,6 +115,29 @@ class Settings(BaseSettings):
             raise ValueError("must start with '/', for example /runway")
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        networks = []
+        for item in value.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            try:
+                networks.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR (e.g. 10.0.0.0/8)") from None
+        return ",".join(networks)
+
+    @field_validator("history", "tasks_per_hour", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if value in (0, "0"):
+            return None
+        return value
+
     @field_validator("default_language")
     @classmethod
     def _check_language(cls, value: str) -> str:
@@ -124,6 +158,22 @@ class Settings(BaseSettings):
             chosen = self.simulator.api_secret or self.api_secret
             return chosen.get_secret_value() if chosen else SIMULATOR_KEY
         return self.api_secret.get_secret_value() if self.api_secret else ""
+
+    @property
+    def team_passwords(self) -> list[str]:
+        """The shared passwords in CONSOLE_PASSWORD (comma-separated; blanks ignored)."""
+        if self.password is None:
+            return []
+        return [p.strip() for p in self.password.get_secret_value().split(",") if p.strip()]
+
+    @property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(n) for n in self.trusted_proxies.split(",") if n)
+
+    @property
+    def has_server_key(self) -> bool:
+        """A real upstream key the console spends on behalf of whoever reaches it."""
+        return not self.uses_simulator and self.api_secret is not None
 
     @property
     def max_upload_bytes(self) -> int:

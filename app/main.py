@@ -23,20 +23,25 @@ from app import __version__
 from app.account import AccountCache
 from app.api_tokens import RateLimiter, TokenRegistry
 from app.api_uploads import ApiUploads
+from app.auth import AuthMiddleware, Gate, is_token_authenticated
+from app.auth_store import SqliteAuthStore
 from app.backoff import Backoff
 from app.catalogue import Catalogue, load_catalogue
+from app.client import ClientMiddleware
 from app.clock import Clock, system_clock
 from app.config import Settings, load_settings
 from app.deps import ApiServices, Services, get_translator
 from app.files import remove_stale_parts
 from app.media import VideoDownloads, VideoStore
+from app.origin import CrossOriginMiddleware
 from app.poller import MAX_BACKOFF_SECONDS, GoneRule, TaskPoller
 from app.rendering import build_templates, render, wants_json
 from app.resources import asset_dir
-from app.routers import api, pages, tasks
+from app.routers import api, auth, pages, tasks
+from app.sessions import session_key
 from app.signing import UrlSigner, load_or_create_secret
 from app.simulator import create_simulator_app
-from app.storage import FrameStore, SqliteTaskStore
+from app.storage import FrameStore, SqliteTaskStore, database_path
 from app.upstream import UpstreamClient
 
 log = logging.getLogger(__name__)
@@ -75,12 +80,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.state.catalogue = catalogue
     app.state.templates = build_templates()
     app.mount("/static", StaticFiles(directory=asset_dir("static")), name="static")
+    app.include_router(auth.router)
     app.include_router(pages.router)
     app.include_router(tasks.router)
     app.include_router(api.router)
     # A relay-style base URL (…/runwayml) works too, as it does on relays.
     app.include_router(api.router, prefix=api.RELAY_PREFIX)
     _install_error_pages(app)
+    # Outermost last: root path, security headers, the client as it connected (trusted proxies
+    # only), then the cross-origin check and the login guard, before any route runs.
+    app.add_middleware(AuthMiddleware)
+    # Bearer-token API routes carry no ambient credential; see app/auth.py.
+    app.add_middleware(CrossOriginMiddleware, exempt=is_token_authenticated)
+    app.add_middleware(ClientMiddleware, trusted=settings.trusted_networks)
     app.add_middleware(SecurityHeadersMiddleware)
     if settings.root_path:
         app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
@@ -141,7 +153,7 @@ def _lifespan_for(
                 limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
             )
             base_url = settings.base_url or ""
-        store = SqliteTaskStore(data_dir / "console.db", clock=clock)
+        store = SqliteTaskStore(database_path(data_dir), clock=clock)
         upstream = UpstreamClient(
             http,
             base_url,
@@ -165,12 +177,18 @@ def _lifespan_for(
         )
         # One decode per core: more only queues for the CPU while each holds a full-size bitmap.
         image_slots = anyio.CapacityLimiter(os.cpu_count() or 1)
-        services = Services(store, FrameStore(data_dir / "frames"), videos, upstream, poller, image_slots, clock)
         secret = settings.secret.get_secret_value() if settings.secret else None
+        console_secret = load_or_create_secret(data_dir, secret)
+        gate = Gate(
+            settings, SqliteAuthStore(database_path(data_dir), clock=clock), session_key(console_secret), clock
+        )
+        services = Services(
+            store, FrameStore(data_dir / "frames"), videos, upstream, poller, image_slots, clock, gate=gate
+        )
         api_services = ApiServices(
             TokenRegistry(store, settings.configured_api_tokens(), upstream_key=settings.upstream_key),
             RateLimiter(store, settings.api_rate_per_minute, clock=clock),
-            UrlSigner(load_or_create_secret(data_dir, secret), clock=clock),
+            UrlSigner(console_secret, clock=clock),
             AccountCache(upstream, settings.organization_cache_seconds, clock=clock),
             ApiUploads(store, clock=clock),
         )
@@ -183,6 +201,7 @@ def _lifespan_for(
                 await poll_task
             await http.aclose()
             store.close()
+            gate.store.close()
             if simulator_app is not None:
                 await simulator_app.state.simulator.notifier.aclose()
                 # close() waits for a render in progress; keep the event loop free meanwhile.

@@ -102,16 +102,18 @@ class TaskPoller:
             origin=origin,
             owner=owner,
         )
+        record.owner = owner
         self.store.insert(record)
         self.wake()
         return record
 
-    async def open_external(self, task_id: str) -> TaskRecord:
-        """A task created elsewhere, fetched once and recorded; raises UpstreamError."""
+    async def open_external(self, task_id: str, *, owner: str | None = None) -> TaskRecord:
+        """A task created elsewhere, fetched once and recorded as `owner`'s; raises UpstreamError."""
         data = await self.upstream.get_task(task_id)
         now = self.clock()
         # This fetch counts as the poll: the task keeps to one upstream GET per interval.
         record = opened_task(task_id, data, now=now, next_poll_at=now + self.interval)
+        record.owner = owner
         self.store.insert(record)
         return record
 

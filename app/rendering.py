@@ -89,6 +89,8 @@ def common_context(request: Request) -> dict[str, object]:
         "uses_simulator": settings.uses_simulator,
         "upstream_label": upstream_label(settings),
         "version": __version__,
+        # Set by app/auth.py's guard (absent on requests it did not see, e.g. the last-resort 500 page).
+        "access": getattr(request.state, "access", None),
     }
 
 

@@ -25,6 +25,7 @@ from app.tasks import (
     TaskOrigin,
     TaskRecord,
     TaskStatus,
+    stored_frame,
 )
 
 FRAME_REF_PATTERN = re.compile(r"^[0-9a-f]{64}\.(jpg|png|webp)$")
@@ -46,8 +47,14 @@ class TaskStore(Protocol):
     def due(self, now: float, limit: int = 50) -> list[TaskRecord]:
         """Tasks the poller should look at now: unfinished, or finished but without a video yet."""
 
-    def recent(self, limit: int = 10) -> list[TaskRecord]:
-        """The latest submitted tasks, newest first."""
+    def recent(self, limit: int = 10, *, viewer: str | None = None) -> list[TaskRecord]:
+        """The latest submitted tasks, newest first; with a `viewer`, only those it may see.
+
+        A viewer (an owner id, see app/auth.py) sees its own tasks and those without an owner.
+        """
+
+    def frame_visible(self, ref: str, viewer: str | None) -> bool:
+        """Whether a stored frame may be shown to `viewer`: used by a task it may see, or by none."""
 
     def delete(self, task_id: str) -> None:
         """Forget a task (an API client deleted it)."""
@@ -169,7 +176,44 @@ MIGRATIONS: tuple[Sequence[str], ...] = (
             expires_at REAL NOT NULL
         )""",
     ),
+    # 4: who may use the console (issue 6). Owners index the history (NULL: a task from before owners,
+    # seen by the whole team); accounts, sessions, login failures and task starts live here so
+    # replicas can share them.
+    (
+        "CREATE INDEX tasks_by_owner ON tasks (owner, submitted_at DESC)",
+        "CREATE INDEX tasks_by_first_frame ON tasks (first_frame)",
+        "CREATE INDEX tasks_by_last_frame ON tasks (last_frame)",
+        """CREATE TABLE accounts (
+            name TEXT PRIMARY KEY COLLATE NOCASE,
+            password_hash TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+        """CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            account TEXT COLLATE NOCASE,
+            proof TEXT,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL
+        )""",
+        "CREATE INDEX sessions_by_account ON sessions (account)",
+        """CREATE TABLE login_failures (
+            client TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            last_at REAL NOT NULL,
+            blocked_until REAL NOT NULL
+        )""",
+        "CREATE TABLE task_starts (owner TEXT NOT NULL, at REAL NOT NULL)",
+        "CREATE INDEX task_starts_by_owner ON task_starts (owner, at)",
+    ),
 )
+
+DATABASE_NAME = "console.db"
+
+
+def database_path(data_dir: Path) -> Path:
+    """The one SQLite file of a data dir: tasks, accounts, sessions, counters."""
+    return data_dir / DATABASE_NAME
 
 
 class SchemaTooNew(RuntimeError):
@@ -257,10 +301,32 @@ class SqliteTaskStore:
             ).fetchall()
         return [_to_record(r) for r in rows]
 
-    def recent(self, limit: int = 10) -> list[TaskRecord]:
+    def recent(self, limit: int = 10, *, viewer: str | None = None) -> list[TaskRecord]:
         with self._locked() as db:
-            rows = db.execute("SELECT * FROM tasks ORDER BY submitted_at DESC LIMIT ?", (limit,)).fetchall()
+            if viewer is None:
+                rows = db.execute("SELECT * FROM tasks ORDER BY submitted_at DESC LIMIT ?", (limit,)).fetchall()
+            else:
+                rows = db.execute(
+                    "SELECT * FROM tasks WHERE owner IS NULL OR owner = ? ORDER BY submitted_at DESC LIMIT ?",
+                    (viewer, limit),
+                ).fetchall()
         return [_to_record(r) for r in rows]
+
+    def frame_visible(self, ref: str, viewer: str | None) -> bool:
+        if viewer is None:
+            return True
+        stored = stored_frame(ref)
+        with self._locked() as db:
+            owners = [
+                row[0]
+                for row in db.execute(
+                    "SELECT owner FROM tasks WHERE first_frame = ? UNION SELECT owner FROM tasks WHERE last_frame = ?",
+                    (stored, stored),
+                )
+            ]
+        # A frame no task uses yet (the form kept it after a refusal) is named by its content hash:
+        # only someone who had the image can ask for it.
+        return not owners or any(owner is None or owner == viewer for owner in owners)
 
     def delete(self, task_id: str) -> None:
         with self._locked() as db:

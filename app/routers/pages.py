@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-from app.deps import ApiServicesDep, CatalogueDep, FramesDep, SettingsDep, StoreDep
+from app.auth import Access, public
+from app.deps import AccessDep, ApiServicesDep, CatalogueDep, FramesDep, SettingsDep, StoreDep
 from app.forms import FormErrors, FormValues, values_from_task
 from app.i18n import LANGUAGE_COOKIE, LANGUAGES
 from app.rendering import render, upstream_label
@@ -29,35 +30,37 @@ async def show_form(
     catalogue: CatalogueDep,
     store: StoreDep,
     api: ApiServicesDep,
+    access: AccessDep,
     from_task: Annotated[str | None, Query(alias="from")] = None,
 ) -> Response:
     """The task form with the latest tasks beside it; ?from=<id> pre-fills it from that task."""
     values = FormValues.defaults(catalogue)
     earlier = store.get(from_task) if from_task and is_task_id(from_task) else None
-    if earlier is not None:
+    if earlier is not None and access.can_see(earlier):
         values = values_from_task(earlier, catalogue)
     context = form_context(catalogue, values, FormErrors())
-    context["recent"] = [task_summary(r) for r in store.recent(RECENT_ON_FORM)]
+    context["recent"] = [task_summary(r) for r in store.recent(RECENT_ON_FORM, viewer=access.viewer)]
     context["account"] = account_context(await api.account.get_quietly(), catalogue, store.active_by_model(), values)
     return render(request, "index.html", context)
 
 
 @router.get("/tasks", name="list_tasks")
-async def list_tasks(request: Request, store: StoreDep, id: str | None = None) -> Response:
+async def list_tasks(request: Request, store: StoreDep, access: AccessDep, id: str | None = None) -> Response:
     """The history of tasks; with ?id= it opens that task instead (the form's "open by id" box)."""
     if id is not None:
         task_id = id.strip()
         if not is_task_id(task_id):
-            return render(request, "tasks.html", _history(store) | {"open_error": True}, status_code=422)
+            return render(request, "tasks.html", _history(store, access) | {"open_error": True}, status_code=422)
         return RedirectResponse(request.url_for("show_task", task_id=task_id).path, status_code=303)
-    return render(request, "tasks.html", _history(store) | {"open_error": False})
+    return render(request, "tasks.html", _history(store, access) | {"open_error": False})
 
 
-def _history(store: TaskStore) -> dict[str, object]:
-    return {"tasks": [task_summary(r) for r in store.recent(HISTORY_LIMIT)]}
+def _history(store: TaskStore, access: Access) -> dict[str, object]:
+    return {"tasks": [task_summary(r) for r in store.recent(HISTORY_LIMIT, viewer=access.viewer)]}
 
 
 @router.get("/lang/{code}", name="set_language")
+@public
 async def set_language(request: Request, code: str) -> Response:
     """Remember the chosen language and go back to the page the switch was clicked on."""
     if code not in LANGUAGES:
@@ -75,6 +78,7 @@ async def set_language(request: Request, code: str) -> Response:
 
 
 @router.get("/healthz", name="check_health")
+@public
 async def check_health(settings: SettingsDep, catalogue: CatalogueDep) -> JSONResponse:
     """Liveness for proxies and orchestrators; says which upstream is configured, never the key."""
     return JSONResponse(
@@ -88,9 +92,9 @@ async def check_health(settings: SettingsDep, catalogue: CatalogueDep) -> JSONRe
 
 
 @router.get("/frames/{ref}", name="serve_frame")
-async def serve_frame(ref: str, frames: FramesDep) -> Response:
-    """A stored input frame, for previews and the task page."""
+async def serve_frame(ref: str, frames: FramesDep, store: StoreDep, access: AccessDep) -> Response:
+    """A stored input frame, for previews and the task page (in private history: one's own tasks' only)."""
     path = frames.path(ref)
-    if path is None:
+    if path is None or not store.frame_visible(ref, access.viewer):
         raise HTTPException(404, "unknown frame")
     return FileResponse(path, media_type=frames.mime(ref), headers={"Cache-Control": "private, max-age=86400"})

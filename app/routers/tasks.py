@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
@@ -11,19 +13,20 @@ from app.deps import (
     CatalogueDep,
     ClockDep,
     FramesDep,
+    GateDep,
     ImageSlotsDep,
+    OpenedTaskDep,
     PollerDep,
+    PrincipalDep,
     SettingsDep,
-    StoreDep,
     UpstreamDep,
     VideosDep,
+    VisibleTaskDep,
     get_translator,
 )
 from app.forms import FormErrors, FormValues, Message, errors_from_upstream, parse_task_form
-from app.poller import TaskPoller
 from app.rendering import is_htmx, render, wants_json
-from app.storage import TaskStore
-from app.tasks import TaskRecord, is_task_id
+from app.tasks import TaskRecord
 from app.upstream import ErrorKind, UpstreamError
 from app.views import (
     form_context,
@@ -41,19 +44,6 @@ router = APIRouter()
 STATUS_REFRESH_SECONDS = 2
 MAX_FORM_FILES = 4
 MAX_FORM_FIELDS = 40
-
-
-def _checked_id(task_id: str) -> str:
-    if not is_task_id(task_id):
-        raise HTTPException(404, "unknown task")
-    return task_id
-
-
-def _stored_task(store: TaskStore, task_id: str) -> TaskRecord:
-    task = store.get(_checked_id(task_id))
-    if task is None:
-        raise HTTPException(404, "unknown task")
-    return task
 
 
 def _form_response(
@@ -84,6 +74,8 @@ async def create_task(
     frames: FramesDep,
     image_slots: ImageSlotsDep,
     poller: PollerDep,
+    gate: GateDep,
+    principal: PrincipalDep,
 ) -> Response:
     """Validate the form, send the task upstream, and go to its page (303)."""
     try:
@@ -102,15 +94,19 @@ async def create_task(
     if submission is None:
         return _form_response(request, catalogue, values, errors, 422)
 
+    wait, reserved_at = gate.reserve_task(principal)
+    if wait is not None:
+        return _over_hourly_cap(request, catalogue, values, settings.tasks_per_hour or 0, wait)
     try:
         created = await upstream.create_task(submission.upstream_body())
     except UpstreamError as error:
+        gate.release_task(principal, reserved_at)
         errors = errors_from_upstream(error.issues, submission.frames)
         errors.general[:0] = upstream_messages(error)
         status_code = 422 if error.kind == ErrorKind.VALIDATION else 502
         return _form_response(request, catalogue, values, errors, status_code)
 
-    poller.add_submitted(created, submission, values.stored_notes())
+    poller.add_submitted(created, submission, values.stored_notes(), owner=principal.owner)
     task_url = request.url_for("show_task", task_id=created.id).path
     if wants_json(request):
         return JSONResponse({"id": created.id, "url": task_url, "seed": submission.seed}, status_code=201)
@@ -119,32 +115,34 @@ async def create_task(
     return RedirectResponse(task_url, status_code=303)
 
 
-async def _load_task(task_id: str, store: TaskStore, poller: TaskPoller) -> TaskRecord:
-    """A task from the database, or fetched once from upstream when it was created elsewhere."""
-    task = store.get(_checked_id(task_id))
-    if task is not None:
-        return task
-    try:
-        return await poller.open_external(task_id)
-    except UpstreamError as error:
-        if error.kind == ErrorKind.NOT_FOUND:
-            raise HTTPException(404, "unknown task") from None
-        raise HTTPException(502, str(error)) from None
+def _over_hourly_cap(request: Request, catalogue: Catalogue, values: FormValues, limit: int, wait: float) -> Response:
+    """CONSOLE_TASKS_PER_HOUR reached: 429, saying when the next task may start; nothing sent upstream."""
+    minutes = max(1, math.ceil(wait / 60))
+    headers = {"Retry-After": str(max(1, math.ceil(wait)))}
+    message = Message("errors.tasks_per_hour", {"limit": limit, "minutes": minutes})
+    if wants_json(request):
+        t = get_translator(request)
+        return JSONResponse(
+            {"errors": {}, "general": [t(message.key, **message.params)], "retry_after": math.ceil(wait)},
+            status_code=429,
+            headers=headers,
+        )
+    response = _form_response(request, catalogue, values, FormErrors(general=[message]), 429)
+    response.headers.update(headers)
+    return response
 
 
 @router.get("/tasks/{task_id}", name="show_task")
 async def show_task(
     request: Request,
-    task_id: str,
+    task: OpenedTaskDep,
     catalogue: CatalogueDep,
-    store: StoreDep,
     upstream: UpstreamDep,
     frames: FramesDep,
     poller: PollerDep,
     clock: ClockDep,
 ) -> Response:
     """The task page: parameters, live status, the video when it is ready, the exact request."""
-    task = await _load_task(task_id, store, poller)
     if not task.is_settled:
         poller.wake()
     if wants_json(request):
@@ -159,20 +157,18 @@ async def show_task(
 
 @router.get("/tasks/{task_id}/status", name="show_task_status")
 async def show_task_status(
-    request: Request, task_id: str, catalogue: CatalogueDep, store: StoreDep, clock: ClockDep
+    request: Request, task: VisibleTaskDep, catalogue: CatalogueDep, clock: ClockDep
 ) -> Response:
     """The status fragment HTMX polls; answers 286 (stop polling) once nothing more will change."""
-    task = _stored_task(store, task_id)
     context = task_status_context(task, catalogue, clock()) | {"refresh_seconds": STATUS_REFRESH_SECONDS}
     return render(request, "_task_status.html", context, status_code=286 if task.is_settled else 200)
 
 
 @router.post("/tasks/{task_id}/cancel", name="cancel_task")
 async def cancel_task(
-    request: Request, task_id: str, catalogue: CatalogueDep, store: StoreDep, poller: PollerDep, clock: ClockDep
+    request: Request, task: VisibleTaskDep, catalogue: CatalogueDep, poller: PollerDep, clock: ClockDep
 ) -> Response:
     """Ask the upstream to cancel a running task (DELETE) and show the result."""
-    task = _stored_task(store, task_id)
     error_messages: list[Message] = []
     status_code = 200
     try:
@@ -204,11 +200,10 @@ async def recheck_task(
 
 
 @router.get("/tasks/{task_id}/video.mp4", name="serve_video")
-async def serve_video(task_id: str, store: StoreDep, videos: VideosDep, download: bool = False) -> Response:
+async def serve_video(task: VisibleTaskDep, videos: VideosDep, download: bool = False) -> Response:
     """The downloaded result, from this server (Range requests work, so seeking works)."""
-    task = store.get(_checked_id(task_id))
-    path = videos.find(task.id) if task is not None and task.video_file is not None else None
-    if task is None or path is None:
+    path = videos.find(task.id) if task.video_file is not None else None
+    if path is None:
         raise HTTPException(404, "no video yet")
     disposition = "attachment" if download else "inline"
     return FileResponse(
@@ -220,18 +215,15 @@ async def serve_video(task_id: str, store: StoreDep, videos: VideosDep, download
 
 
 @router.get("/tasks/{task_id}/request.json", name="show_request_body")
-async def show_request_body(task_id: str, store: StoreDep, frames: FramesDep) -> Response:
+async def show_request_body(task: VisibleTaskDep, frames: FramesDep) -> Response:
     """The full JSON body that was sent upstream, frames included, to replay it with curl."""
-    task = store.get(_checked_id(task_id))
     try:
-        body = replayable_body(task, frames) if task is not None else None
+        body = replayable_body(task, frames)
     except FileNotFoundError:
         raise HTTPException(404, "a frame of this request is no longer stored") from None
-    if task is None or body is None:
+    if body is None:
         raise HTTPException(404, "no request recorded")
-    return JSONResponse(
-        body, headers={"Content-Disposition": f'attachment; filename="request-{task.id}.json"'}
-    )
+    return JSONResponse(body, headers={"Content-Disposition": f'attachment; filename="request-{task.id}.json"'})
 
 
 def _video_url(request: Request, task: TaskRecord) -> str | None:
