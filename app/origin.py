@@ -13,6 +13,7 @@ addressed it through a trusted TLS-terminating proxy.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -22,6 +23,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.client import normalise_host, own_origin
 from app.rendering import render, request_translator, wants_json
+
+log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 ALLOWED_FETCH_SITES = frozenset({"same-origin", "none"})
@@ -51,8 +54,24 @@ def cross_origin_reason(scope: Scope) -> str | None:
         return f"Sec-Fetch-Site: {fetch_site.strip()[:40]}"
     origin = _header(scope, b"origin")
     if origin is not None and normalise_origin(origin) != own_origin(scope):
+        _explain_proxy_mismatch(scope, origin)
         return "Origin does not match"
     return None
+
+
+def _explain_proxy_mismatch(scope: Scope, origin: str) -> None:
+    """A proxy in front that is not trusted looks exactly like a cross-site post: say which it is."""
+    if _header(scope, b"x-forwarded-proto") is None and _header(scope, b"x-forwarded-host") is None:
+        return
+    peer = scope.get("client") or ("?", 0)
+    log.warning(
+        "refused a %s whose Origin is %s while the console sees itself as %s; if a proxy at %s terminates TLS "
+        "in front of it, add that address to CONSOLE_TRUSTED_PROXIES",
+        scope["method"],
+        origin[:100],
+        own_origin(scope),
+        peer[0],
+    )
 
 
 def cross_origin_response(request: Request) -> Response:

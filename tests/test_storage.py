@@ -122,3 +122,32 @@ def test_the_console_serves_every_page_video_frame_and_request_of_an_old_data_di
     ref = frame_ref(stored)
     assert ref and f"/frames/{ref}" in page
     assert console.get(f"/frames/{ref}").content == (old_data_dir / "frames" / ref).read_bytes()
+
+
+def test_tasks_from_before_owners_have_none_and_every_viewer_sees_them(old_data_dir):
+    store = SqliteTaskStore(old_data_dir / "console.db")
+    try:
+        assert all(task.owner is None for task in store.recent(100))
+        assert len(store.recent(100, viewer="account:alice")) == len(FIXTURE_STATUSES)
+        ref = next(filter(None, store.get("fixture-3-succeeded").frame_refs.values()))
+        assert store.frame_visible(ref, "account:alice")
+    finally:
+        store.close()
+
+
+def test_a_viewer_sees_its_own_tasks_and_frames_not_anothers(old_data_dir):
+    store = SqliteTaskStore(old_data_dir / "console.db")
+    try:
+        mine = store.get("fixture-3-succeeded")
+        ref = next(filter(None, mine.frame_refs.values()))
+        store.update(mine.id, owner="account:alice")
+        assert mine.id in [t.id for t in store.recent(100, viewer="account:alice")]
+        assert mine.id not in [t.id for t in store.recent(100, viewer="account:bob")]
+        assert mine.id in [t.id for t in store.recent(100)]
+        others_using = [t for t in store.recent(100) if ref in t.frame_refs.values() and t.id != mine.id]
+        for task in others_using:
+            store.update(task.id, owner="account:alice")
+        assert store.frame_visible(ref, "account:alice") and not store.frame_visible(ref, "account:bob")
+        assert store.frame_visible("f" * 64 + ".png", "account:bob")  # used by no task: named by its hash
+    finally:
+        store.close()
