@@ -189,10 +189,10 @@ async def cancel_task(
 
 @router.post("/tasks/{task_id}/check", name="recheck_task")
 async def recheck_task(
-    request: Request, task_id: str, catalogue: CatalogueDep, store: StoreDep, poller: PollerDep, clock: ClockDep
+    request: Request, task: VisibleTaskDep, catalogue: CatalogueDep, poller: PollerDep, clock: ClockDep
 ) -> Response:
     """Take back a task given up as gone: poll it again now, with a fresh 404 grace period."""
-    task = poller.check_again(_stored_task(store, task_id))
+    task = poller.check_again(task)
     if not is_htmx(request):
         return RedirectResponse(request.url_for("show_task", task_id=task.id).path, status_code=303)
     context = task_status_context(task, catalogue, clock()) | {"refresh_seconds": STATUS_REFRESH_SECONDS}
