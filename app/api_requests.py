@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.api_messages import issue_message
 from app.catalogue import RELAY_OPTIONAL_FIELDS, Catalogue, RuleIssue
 from app.images import ImageProblem
 from app.intake import FrameIntake, check_submission, make_submission
-from app.simulator.messages import issue_message
 from app.tasks import Frame, StoredNotes, TaskSubmission
 
 UPLOAD_SCHEME = "runway://"

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request as StarletteRequest
 
 from app.api_documents import task_document
+from app.api_messages import DOC_URL, VALIDATION_FAILED, version_problem
 from app.api_requests import InvalidRequest, api_message, read_create_body
 from app.api_uploads import (
     MULTIPART_OVERHEAD_BYTES,
@@ -36,7 +37,6 @@ from app.deps import (
 )
 from app.images import ImageProblem
 from app.intake import FrameIntake
-from app.simulator.messages import DOC_URL, VALIDATION_FAILED, version_problem
 from app.tasks import TaskOrigin, TaskRecord, is_task_id, token_owner
 from app.upstream import ErrorKind, UpstreamError
 

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from app.simulator.messages import (
+from app.api_messages import (
     DAILY_LIMIT,
     DOC_URL,
     NOT_ENOUGH_CREDITS,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from app.simulator.messages import NOT_ENOUGH_CREDITS
+from app.api_messages import NOT_ENOUGH_CREDITS
 
 Stage = Literal["preprocessing", "midway", "end"]
 

@@ -12,8 +12,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from app import images
+from app.api_messages import issue_message
 from app.catalogue import RELAY_OPTIONAL_FIELDS, Catalogue, RuleIssue, check_request
-from app.simulator.messages import issue_message
 from app.simulator.render import Frame, shrink_for_video, upright
 
 # A `runway://` URI from POST /v1/uploads, turned into the uploaded bytes (None: unknown or expired).

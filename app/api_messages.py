@@ -1,8 +1,9 @@
-"""Every error text the simulator answers with, worded as the API words them: one place.
+"""The Runway API's own wording for errors and validation issues: one place, for the simulator and
+for the console's Runway-compatible API alike.
 
-The checks it shares with the console (`app.catalogue.check_request`, `app.images`) name each
-problem by a code; the console turns a code into form help in the visitor's language, the
-simulator into an API message here. So an API client never reads the web form's advice
+The checks both share with the web form (`app.catalogue.check_request`, `app.images`) name each
+problem by a code; the form turns a code into help in the visitor's language, the API faces into
+an API message here. So an API client never reads the web form's advice
 ("upload an image", "leave blank"), and the console, which maps an issue to its field by the
 issue's `path`, is unaffected by the wording.
 """

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from app.simulator.messages import ISSUES, KNOWN_VERSIONS, issue_message, version_problem
+from app.api_messages import ISSUES, KNOWN_VERSIONS, issue_message, version_problem
 
-APP = Path(__file__).resolve().parents[2] / "app"
+APP = Path(__file__).resolve().parents[1] / "app"
 # The problem codes the checks the simulator shares with the console can report.
 SHARED_CHECKS = {
     "catalogue.py": re.compile(r'RuleIssue\(\s*"\w+",\s*"(\w+)"'),
