@@ -9,11 +9,15 @@ nothing even though browsers cannot re-fill a file input.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 from anyio import CapacityLimiter
+from PIL import Image, UnidentifiedImageError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
+from app.aspects import aspect_name, cropped_share, differs_much, ratio_shape
 from app.catalogue import Catalogue
 from app.images import ImageProblem, parse_data_uri
 from app.intake import FrameIntake, check_submission, make_submission
@@ -50,6 +54,10 @@ class FormValues:
     urls: dict[str, str] = field(default_factory=lambda: dict.fromkeys(POSITIONS, ""))
     refs: dict[str, str] = field(default_factory=lambda: dict.fromkeys(POSITIONS, ""))
     notes: dict[str, list[Message]] = field(default_factory=lambda: {p: [] for p in POSITIONS})
+    # Upright pixel size of each stored frame, when known: for the crop warning.
+    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # The task this form was pre-filled from ("Edit and run again"), so kept frames say where they came from.
+    edit_of: str = ""
 
     @classmethod
     def defaults(cls, catalogue: Catalogue) -> FormValues:
@@ -83,6 +91,7 @@ def values_from_task(task: TaskRecord, catalogue: Catalogue) -> FormValues:
     values.promptText = task.prompt or ""
     values.watermark = bool(task.watermark)
     values.notify_hook = task.notify_hook or ""
+    values.edit_of = task.id
     for position, stored in (("first", task.first_frame), ("last", task.last_frame)):
         ref = frame_ref(stored)
         if ref:
@@ -140,6 +149,10 @@ async def parse_task_form(
         name = f"{issue.params['position']}_frame" if issue.field == "promptImage" else issue.field
         errors.add(name, Message(f"errors.{issue.code}", issue.params))
 
+    if "ratio" not in errors.fields:
+        values.sizes = await run_in_threadpool(_stored_sizes, chosen, frames)
+        _note_crops(values)
+
     if errors:
         return values, None, errors
     submission = make_submission(
@@ -154,6 +167,33 @@ async def parse_task_form(
         frames=chosen,
     )
     return values, submission, errors
+
+
+def _stored_sizes(chosen: list[Frame], frames: FrameStore) -> dict[str, tuple[int, int]]:
+    """The pixel size of each stored frame, read from its header (stored frames are already upright)."""
+    sizes: dict[str, tuple[int, int]] = {}
+    for frame in chosen:
+        path = frames.path(frame.ref) if frame.ref else None
+        if path is not None:
+            with suppress(OSError, UnidentifiedImageError), Image.open(path) as stored:
+                sizes[frame.position] = stored.size
+    return sizes
+
+
+def _note_crops(values: FormValues) -> None:
+    """Say so by a frame when the chosen ratio crops much of it away (the upstream keeps the centre)."""
+    for position, (width, height) in values.sizes.items():
+        if differs_much(width, height, values.ratio):
+            values.notes[position].append(
+                Message(
+                    "notes.note_crop",
+                    {
+                        "frame": aspect_name(width, height),
+                        "video": ratio_shape(values.ratio).name,
+                        "percent": int(cropped_share(width, height, values.ratio) * 100 + 0.5),  # as Math.round
+                    },
+                )
+            )
 
 
 def _read_values(form: FormData) -> FormValues:

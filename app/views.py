@@ -7,12 +7,48 @@ import shlex
 from typing import Any
 
 from app.account import Account
-from app.catalogue import Catalogue
+from app.aspects import RatioShape, ratio_shape
+from app.catalogue import Catalogue, utf16_units
 from app.failures import explain_failure
 from app.forms import FormErrors, FormValues, Message
 from app.storage import FrameStore
 from app.tasks import TaskRecord, TaskStatus, frame_ref
 from app.upstream import UpstreamClient, UpstreamError
+
+
+# Form fields in page order, each with its label's key: the error summary lists messages in this order.
+FIELD_LABELS = {
+    "first_frame": "form.first_frame",
+    "last_frame": "form.last_frame",
+    "promptText": "form.prompt",
+    "model": "form.model",
+    "duration": "form.duration",
+    "ratio": "form.ratio",
+    "seed": "form.seed",
+    "watermark": "form.watermark",
+    "notify_hook": "form.notify_hook",
+}
+
+
+def ratio_choices(catalogue: Catalogue, current: str) -> list[RatioShape]:
+    """Every ratio any model offers, once, in catalogue order (the page shows the selected model's and
+    console.js the others' on a model switch); a posted ratio no model offers is kept so it shows."""
+    seen = dict.fromkeys(r for m in catalogue.models for r in m.ratios)
+    if current and current not in seen and ratio_pattern_ok(current):
+        seen[current] = None
+    return [ratio_shape(r) for r in seen]
+
+
+def ratio_pattern_ok(ratio: str) -> bool:
+    width, _, height = ratio.partition(":")
+    return width.isdigit() and height.isdigit() and 0 < int(width) < 100_000 and 0 < int(height) < 100_000
+
+
+def error_summary(errors: FormErrors) -> list[tuple[str, str, Message]]:
+    """(field, label key, message) for the summary at the top of a rejected form, in page order."""
+    order = list(FIELD_LABELS)
+    names = sorted(errors.fields, key=lambda n: order.index(n) if n in order else len(order))
+    return [(name, FIELD_LABELS.get(name, ""), m) for name in names for m in errors.fields[name]]
 
 
 def form_context(catalogue: Catalogue, values: FormValues, errors: FormErrors) -> dict[str, object]:
@@ -21,8 +57,11 @@ def form_context(catalogue: Catalogue, values: FormValues, errors: FormErrors) -
     return {
         "values": values,
         "errors": errors,
+        "error_summary": error_summary(errors),
         "catalogue": catalogue,
         "selected_model": selected,
+        "ratio_choices": ratio_choices(catalogue, values.ratio),
+        "prompt_units": utf16_units(values.promptText),
         "catalogue_json": catalogue.as_public_json(),
     }
 

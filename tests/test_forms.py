@@ -80,7 +80,7 @@ def test_a_pasted_data_uri_is_checked_and_sent(console, fake_upstream, png):
         ({"seed": "abc"}, "png", "seed", "Seed must be a whole number"),
         ({"seed": "4294967296"}, "png", "seed", "4294967295"),
         ({"seed": "-1"}, "png", "seed", "4294967295"),
-        ({"promptText": "x" * 1001}, "png", "promptText", "1001 UTF-16 units"),
+        ({"promptText": "x" * 1001}, "png", "promptText", "1001 characters"),
         ({"model": "gen9"}, "png", "model", "Unknown model"),
         ({"notify_hook": "javascript:alert(1)"}, "png", "notify_hook", "callback"),
         ({}, "gif", "first_frame", "Unsupported image type (GIF)"),

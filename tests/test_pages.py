@@ -30,8 +30,8 @@ FOLLOWABLE = ("href", "src", "hx-get")
 
 
 def urls_in(html: str) -> list[tuple[str, str]]:
-    """Every (attribute, URL) pair of the page's markup."""
-    return URL_ATTRIBUTE.findall(html)
+    """Every (attribute, URL) pair of the page's markup; links within the page (#field) are not URLs to fetch."""
+    return [(attribute, url) for attribute, url in URL_ATTRIBUTE.findall(html) if not url.startswith("#")]
 
 
 def html_lang(html: str) -> str:
