@@ -15,7 +15,11 @@ NAME_TOLERANCE = 0.02
 # A frame and a video whose aspects differ by more than this factor lose over a fifth of the frame.
 CROP_WARNING_FACTOR = 1.25
 # What a screen reader hears after a ratio's name.
-ORIENTATION_KEYS = {"landscape": "form.shape_landscape", "portrait": "form.shape_portrait", "square": "form.shape_square"}
+ORIENTATION_KEYS = {
+    "landscape": "form.shape_landscape",
+    "portrait": "form.shape_portrait",
+    "square": "form.shape_square",
+}
 # The outline drawn beside each ratio fits in a square of this many pixels.
 OUTLINE_BOX = 28
 

@@ -15,7 +15,6 @@ from app.storage import FrameStore
 from app.tasks import TaskRecord, TaskStatus, frame_ref
 from app.upstream import UpstreamClient, UpstreamError
 
-
 # Form fields in page order, each with its label's key: the error summary lists messages in this order.
 FIELD_LABELS = {
     "first_frame": "form.first_frame",
