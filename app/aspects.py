@@ -91,3 +91,12 @@ def cropped_share(frame_width: int, frame_height: int, ratio: str) -> float:
 
 def differs_much(frame_width: int, frame_height: int, ratio: str) -> bool:
     return 1 / (1 - cropped_share(frame_width, frame_height, ratio)) > CROP_WARNING_FACTOR
+
+
+def browser_rules() -> dict[str, object]:
+    """The naming and warning rules for console.js, so the page and the server say the same."""
+    return {
+        "names": [list(pair) for pair in COMMON_NAMES],
+        "nameTolerance": NAME_TOLERANCE,
+        "warnFactor": CROP_WARNING_FACTOR,
+    }

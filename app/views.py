@@ -7,7 +7,7 @@ import shlex
 from typing import Any
 
 from app.account import Account
-from app.aspects import RatioShape, ratio_shape
+from app.aspects import RatioShape, browser_rules, ratio_shape
 from app.catalogue import Catalogue, utf16_units
 from app.failures import explain_failure
 from app.forms import FormErrors, FormValues, Message
@@ -61,6 +61,7 @@ def form_context(catalogue: Catalogue, values: FormValues, errors: FormErrors) -
         "selected_model": selected,
         "ratio_choices": ratio_choices(catalogue, values.ratio),
         "prompt_units": utf16_units(values.promptText),
+        "aspect_rules": browser_rules(),
         "catalogue_json": catalogue.as_public_json(),
     }
 
