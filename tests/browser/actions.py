@@ -34,6 +34,12 @@ def fill_and_generate(page, first: Path, last: Path | None, prompt: str) -> None
     page.get_by_role("button", name=EN["form.generate"]).click()
 
 
+def choose_ratio(page, value: str) -> None:
+    """Click a ratio choice as a person would: on its label (the radio inside is drawn by the label)."""
+    page.locator(f"label.ratio-option:has(input[value='{value}'])").click()
+    assert page.input_value("input[name=ratio]:checked") == value
+
+
 def wait_for_playing_video(page) -> dict[str, object]:
     page.wait_for_function(VIDEO_READY, timeout=VIDEO_TIMEOUT_MS)
     return page.evaluate(

@@ -9,7 +9,7 @@ import re
 from playwright.sync_api import expect
 
 from app.catalogue import SEED_MAX
-from tests.browser.actions import EN, ZH
+from tests.browser.actions import EN, ZH, choose_ratio
 
 FAILED_LOAD_422 = r"Failed to load resource: the server responded with a status of 422"
 
@@ -34,7 +34,7 @@ def test_validation_errors_render_in_place_by_their_field(pages, page, console_u
 
     # A seed that is not a number: message by the seed, everything else (frame included) kept.
     page.set_input_files("#first_frame", str(first))
-    page.select_option("#ratio", "720:1280")
+    choose_ratio(page, "720:1280")
     page.select_option("#duration", "10")
     page.fill("#seed", "abc")
     page.get_by_role("button", name=EN["form.generate"]).click()
@@ -44,7 +44,7 @@ def test_validation_errors_render_in_place_by_their_field(pages, page, console_u
     assert page.locator("#first_frame-error").count() == 0
     assert page.input_value("#seed") == "abc"
     assert page.input_value("#promptText") == "a quiet harbour at dawn"
-    assert page.input_value("#ratio") == "720:1280"
+    assert page.input_value("input[name=ratio]:checked") == "720:1280"
     assert page.input_value("#duration") == "10"
     assert page.locator("input[name=first_frame_ref]").count() == 1, "the uploaded frame was not kept"
     kept = page.locator("#first_frame-fieldset [data-preview-img]").get_attribute("src") or ""
@@ -84,9 +84,15 @@ def test_switching_model_updates_options_last_frame_and_estimate(page, console, 
     def options(selector: str) -> list[str]:
         return page.locator(f"{selector} option").evaluate_all("(os) => os.map(o => o.value)")
 
+    def ratios() -> list[str]:
+        """The ratio choices the form offers, in order: visible and enabled radios."""
+        return page.locator("input[name=ratio]").evaluate_all(
+            "(rs) => rs.filter(r => !r.disabled && r.closest('label').checkVisibility()).map(r => r.value)"
+        )
+
     estimate = page.locator("[data-estimate]")
     last_fieldset = page.locator("#last_frame-fieldset")
-    assert options("#ratio") == ["1280:720", "720:1280"]
+    assert ratios() == ["1280:720", "720:1280"]
     assert options("#duration") == ["5", "10"]
     assert estimate.inner_text().strip() == f"{EN['form.estimate']}: 25 credits"
     assert last_fieldset.get_attribute("disabled") is None
@@ -94,7 +100,7 @@ def test_switching_model_updates_options_last_frame_and_estimate(page, console, 
     page.evaluate("() => { window.__sameDocument = true; }")
 
     page.select_option("#model", "solo")
-    assert options("#ratio") == ["960:960", "1584:672", "832:1104"]
+    assert ratios() == ["960:960", "1584:672", "832:1104"]
     assert options("#duration") == ["3", "6", "9"]
     assert page.locator("#duration option").all_inner_texts() == ["3 s", "6 s", "9 s"]
     assert last_fieldset.get_attribute("disabled") is not None
@@ -106,7 +112,7 @@ def test_switching_model_updates_options_last_frame_and_estimate(page, console, 
     assert estimate.inner_text().strip() == f"{EN['form.estimate']}: 22.5 credits"
 
     page.select_option("#model", "duo")
-    assert options("#ratio") == ["1280:720", "720:1280"]
+    assert ratios() == ["1280:720", "720:1280"]
     assert options("#duration") == ["5", "10"]
     assert last_fieldset.get_attribute("disabled") is None
     assert page.locator("#last_frame").is_enabled()
