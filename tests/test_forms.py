@@ -142,7 +142,7 @@ def test_last_frame_refused_for_a_model_without_it(tmp_path, serve, open_console
     fake = started(serve)
     console = open_console(fake, CONSOLE_CATALOGUE=str(catalogue))
     page = console.get("/").text
-    assert re.search(r'<fieldset class="frame" id="last_frame-fieldset"[^>]*disabled', page)
+    assert re.search(r'<fieldset class="frame[^"]*" id="last_frame-fieldset"[^>]*disabled', page)
     response = console.post("/tasks", data={"model": "solo", "ratio": "960:960", "duration": "5"},
                             files={**first(png), "last_frame": ("b.png", png, "image/png")})
     assert response.status_code == 422
@@ -234,3 +234,74 @@ def test_edit_and_run_again_prefills_the_form(console, png):
     page = console.get(f"/?from={task_id}").text
     assert 'value="99"' in page and "waves roll in</textarea>" in page
     assert re.search(r'name="first_frame_ref" value="[0-9a-f]{64}\.png"', page)
+
+
+def test_a_refused_form_starts_with_a_summary_linking_each_message_to_its_field(console, fake_upstream):
+    response = post(console, {"seed": "abc", "promptText": "x" * 1001})
+    assert response.status_code == 422 and fake_upstream.calls("POST") == []
+    summary = re.search(r'<div class="form-errors" id="form-errors"([^>]*)>(.*?)</div>', response.text, re.S)
+    assert summary, "no error summary"
+    assert 'tabindex="-1"' in summary.group(1) and "autofocus" in summary.group(1)
+    assert response.text.count("autofocus") == 1
+    links = re.findall(r'<a href="#([^"]+)">([^<]*)</a>', summary.group(2))
+    assert links == [
+        ("first_frame", "First frame: A first frame is required: upload an image or give an https URL."),
+        ("promptText", "Prompt: The prompt is 1001 characters long; the limit is 1000."),
+        ("seed", "Seed: Seed must be a whole number from 0 to 4294967295, or blank for a random one."),
+    ]
+    for target, _ in links:  # each link lands on a real control of the page
+        assert f'id="{target}"' in response.text
+
+
+def test_a_ratio_message_links_to_the_ratio_choices(console, png):
+    response = post(console, {"ratio": "7:3"}, files=first(png))
+    assert '<a href="#ratio-fieldset">Ratio: gen4_turbo accepts these ratios' in response.text
+    assert 'id="ratio-fieldset"' in response.text
+
+
+def test_a_form_without_messages_has_no_summary_and_autofocuses_nothing(console):
+    page = console.get("/").text
+    assert "form-errors" not in page and "autofocus" not in page
+
+
+def test_ratios_are_offered_by_name_and_shape(console):
+    page = console.get("/").text
+    choices = re.findall(
+        r'<input type="radio" name="ratio" value="([^"]+)"[^>]*>\s*<svg class="ratio-outline" width="(\d+)" '
+        r'height="(\d+)"[^>]*>.*?<span class="ratio-name">([^<]+)</span>',
+        page,
+        re.S,
+    )
+    assert [(value, name) for value, _, _, name in choices] == [
+        ("1280:720", "16:9"), ("720:1280", "9:16"), ("1104:832", "4:3"), ("832:1104", "3:4"),
+        ("960:960", "1:1"), ("1584:672", "21:9"), ("1280:768", "5:3"), ("768:1280", "3:5"),
+    ]
+    outlines = {value: (int(w), int(h)) for value, w, h, _ in choices}
+    assert outlines["1280:720"] == (28, 16) and outlines["720:1280"] == (16, 28) and outlines["960:960"] == (28, 28)
+    # Only the selected model's ratios can be chosen without JavaScript.
+    assert re.search(r'value="1280:768"[^>]*disabled', page)
+    assert 'value="1280:720" id="ratio" data-ratio data-aspect="1.7777777777777777" data-name="16:9" checked' in page
+
+
+def test_a_frame_cropped_much_by_the_ratio_gets_a_note_that_stays_with_the_task(console, fake_upstream):
+    portrait = {"first_frame": ("tall.png", image_bytes(600, 900), "image/png")}
+    response = post(console, {"ratio": "1280:720"}, files=portrait)
+    assert response.status_code == 303
+    page = console.get(response.headers["location"]).text
+    note = "The image is 2:3 and the video 16:9: about 63% of the image is cropped away, keeping the centre."
+    assert note in page
+
+    fitting = post(console, {"ratio": "832:1104", "seed": "x"}, files=portrait)
+    assert fitting.status_code == 422 and "cropped away, keeping" not in fitting.text
+    refused = post(console, {"seed": "x"}, files=portrait)
+    assert note in refused.text
+
+
+def test_a_kept_frame_says_where_it_comes_from(console, png):
+    response = post(console, {"seed": "99"}, files=first(png))
+    task_id = response.headers["location"].rsplit("/", 1)[1]
+    editing = console.get(f"/?from={task_id}").text
+    assert "Kept from the task you are editing." in editing and 'data-ratio-preset="true"' in editing
+    ref = re.search(r'name="first_frame_ref" value="([^"]+)"', editing).group(1)
+    again = post(console, {"seed": "x", "first_frame_ref": ref})
+    assert "Kept from your previous attempt." in again.text and 'data-ratio-preset="false"' in again.text
