@@ -31,6 +31,8 @@
   }
 
   // ---- Times: <time datetime="…Z"> in UTC from the server, shown in the viewer's zone and language. ----
+  // The one place pages localise times: call window.localizeTimes(root) after inserting markup with times
+  // (HTMX swaps are handled here). A localised <time> is marked data-localised and keeps the UTC as its title.
 
   function localizeTimes(root) {
     var lang = document.documentElement.lang || undefined;
@@ -41,13 +43,13 @@
       });
     } catch (e) { return; }
     (root || document).querySelectorAll("time[datetime]").forEach(function (node) {
-      if (node.dataset.localized === "true") return;
+      if (node.dataset.localised === "true") return;
       var iso = node.getAttribute("datetime");
       var when = new Date(iso);
       if (isNaN(when.getTime())) return;
       node.textContent = format.format(when);
       if (!node.title) node.title = iso.replace("T", " ").replace(/\.\d+Z$|Z$/, " UTC");
-      node.dataset.localized = "true";
+      node.dataset.localised = "true";
     });
   }
   window.localizeTimes = localizeTimes;

@@ -344,7 +344,7 @@ def test_times_are_shown_in_the_viewers_time_zone(pages, console_url):
     page = pages.new(timezone_id="Asia/Shanghai", locale="en-US")
     page.goto(console_url + answer.headers["location"])
     shown = page.locator("time[datetime]").first
-    expect(shown).to_have_attribute("data-localized", "true")
+    expect(shown).to_have_attribute("data-localised", "true")
     utc = datetime.fromisoformat(shown.get_attribute("datetime").replace("Z", "+00:00"))
     local = utc.astimezone(timezone(timedelta(hours=8)))
     assert f"{local:%H:%M}" in shown.inner_text()
