@@ -233,9 +233,22 @@ def test_a_refused_frame_keeps_its_preview_beside_its_message(pages, page, conso
     assert page.locator("#first_frame").evaluate(CHOSEN_FILE) == ""  # not sent again by itself
 
 
+def submit_directly(console_url: str, prompt: str) -> str:
+    """A task made without the browser (loopback POST); returns its page's path."""
+    answer = httpx.post(
+        console_url + "/tasks",
+        data={"model": "gen4_turbo", "ratio": "1280:720", "duration": "5", "promptText": prompt},
+        files={"first_frame": ("f.png", image_bytes(), "image/png")},
+    )
+    assert answer.status_code == 303
+    return answer.headers["location"]
+
+
 def test_on_a_phone_generate_stays_in_reach_and_targets_are_big_enough(pages, console_url):
+    submit_directly(console_url, "a very long prompt that a recent-tasks line shows on one line " * 3)
     page = pages.new(viewport=PHONE)
     page.goto(console_url + "/")
+    expect(page.locator(".task-list")).to_be_visible()
     generate = page.locator("#task-form button[type=submit]")
     for where in ("0", "document.body.scrollHeight / 3", "document.querySelector('#seed').offsetTop - 200"):
         page.evaluate(f"() => window.scrollTo(0, {where})")
@@ -334,15 +347,8 @@ def test_large_uploads_show_their_progress(pages, page, console_url, tmp_path: P
 
 
 def test_times_are_shown_in_the_viewers_time_zone(pages, console_url):
-    frame = image_bytes()
-    answer = httpx.post(
-        console_url + "/tasks",
-        data={"model": "gen4_turbo", "ratio": "1280:720", "duration": "5", "promptText": "tz"},
-        files={"first_frame": ("f.png", frame, "image/png")},
-    )
-    assert answer.status_code == 303
     page = pages.new(timezone_id="Asia/Shanghai", locale="en-US")
-    page.goto(console_url + answer.headers["location"])
+    page.goto(console_url + submit_directly(console_url, "tz"))
     shown = page.locator("time[datetime]").first
     expect(shown).to_have_attribute("data-localised", "true")
     utc = datetime.fromisoformat(shown.get_attribute("datetime").replace("Z", "+00:00"))
