@@ -146,13 +146,14 @@ def shoot_form(page, url: str, portrait: Path, out: Path, prompt: str) -> None:
 
 
 def shoot_phone(page, url: str, portrait: Path, out: Path, prompt: str) -> None:
-    """Phone: the photo's card, the prompt and the ratio chosen for it, Generate in the sticky bar."""
+    """Phone: the prompt, the ratio chosen for the photo and why, Generate in the sticky bar."""
     page.goto(url + "/")
     page.set_input_files("#first_frame", str(portrait))
     wait_for_ratio_choice(page)
     page.fill("#promptText", prompt)
-    page.locator("#first_frame-fieldset").evaluate("(card) => window.scrollTo(0, card.getBoundingClientRect().top"
-                                                   " + window.scrollY - 8)")
+    page.locator("[data-field=promptText]").evaluate(
+        "(field) => window.scrollTo(0, field.getBoundingClientRect().top + window.scrollY - 12)"
+    )
     page.locator("#promptText").blur()
     page.screenshot(path=str(out), caret="initial")
 
