@@ -178,7 +178,7 @@ RUNWAY_VALIDATION = json.dumps({
         (400, RUNWAY_VALIDATION, "application/json", "validation", "Validation of body failed",
          "The upstream rejected the request (HTTP 400)."),
         (400, '{"error": "You do not have enough credits to run this task."}', "application/json", "credits",
-         "You do not have enough credits to run this task.", "not enough credits for this task (HTTP 400)"),
+         "You do not have enough credits to run this task.", "does not have enough credits for this task (HTTP 400)"),
         (400, '{"error": {"message": "model not supported", "type": "invalid_request_error"}}',
          "application/json", "validation", "model not supported", "Upstream message: model not supported"),
         (401, '{"error": "Invalid API key"}', "application/json", "auth", "Invalid API key",
