@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -108,3 +109,16 @@ class FakeClock:
 
     def advance_to(self, moment: float) -> None:
         self.now = max(self.now, moment)
+
+
+def add_account(data_dir: Path, name: str, password: str) -> None:
+    """Create a named account in a data dir, as `runway-console user add` does."""
+    from app.auth_store import SqliteAuthStore
+    from app.passwords import hash_password
+    from app.storage import database_path
+
+    store = SqliteAuthStore(database_path(data_dir))
+    try:
+        assert store.add_account(name, hash_password(password))
+    finally:
+        store.close()

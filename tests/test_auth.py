@@ -15,10 +15,9 @@ from starlette.routing import Mount
 from app.auth import LOCK_AFTER_FAILURES, PUBLIC_ATTRIBUTE, TOKEN_AUTHENTICATED_PREFIXES, failure_wait, safe_next
 from app.auth_store import SqliteAuthStore
 from app.i18n import load_messages
-from app.passwords import hash_password
 from app.storage import database_path
 from tests.fake_upstream import FakeUpstream
-from tests.helpers import FakeClock, create_task, wait_until
+from tests.helpers import FakeClock, add_account, create_task, wait_until
 
 TEAM_PASSWORD = "correct horse battery"
 EN = load_messages()["en"]
@@ -40,14 +39,6 @@ PUBLIC_ROUTES = {
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
-
-
-def add_account(data_dir: Path, name: str, password: str) -> None:
-    store = SqliteAuthStore(database_path(data_dir))
-    try:
-        assert store.add_account(name, hash_password(password))
-    finally:
-        store.close()
 
 
 def log_in(console, password: str = TEAM_PASSWORD, username: str = "", **extra: str):
