@@ -232,6 +232,8 @@ class Gate:
             failures = record.failures + 1
         wait = failure_wait(failures)
         self.store.set_failures(client, FailureRecord(failures, now, now + wait))
+        # Guesses from many addresses must not grow the table for ever.
+        self.store.prune(now, FAILURES_FORGOTTEN_AFTER, TASK_WINDOW_SECONDS)
         if failures >= LOCK_AFTER_FAILURES:
             log.warning("login locked for %s after %d wrong passwords", client, failures)
         return wait

@@ -215,6 +215,7 @@ class SqliteAuthStore:
 
     def reserve_task_start(self, owner: str, now: float, limit: int, window: float) -> float | None:
         with self._transaction() as db:
+            db.execute("DELETE FROM task_starts WHERE owner = ? AND at <= ?", (owner, now - window))
             starts = [
                 row[0]
                 for row in db.execute(

@@ -73,3 +73,16 @@ def test_the_in_process_simulator_gets_the_key_it_was_told_to_accept():
     assert settings.upstream_key == "sim-only"
     real = load_settings(_env_file=None, RUNWAYML_BASE_URL="https://api.dev.runwayml.com", SIMULATOR_API_SECRET="x")
     assert real.upstream_key == ""
+
+
+def test_login_settings_read_as_an_operator_writes_them():
+    settings = load_settings(
+        _env_file=None, CONSOLE_PASSWORD=" first , second,, ", CONSOLE_TASKS_PER_HOUR="0", CONSOLE_HISTORY=""
+    )
+    assert settings.team_passwords == ["first", "second"]
+    assert settings.tasks_per_hour is None and settings.history is None
+    assert "first" not in repr(settings)
+    assert load_settings(_env_file=None, CONSOLE_PASSWORD="  ").team_passwords == []
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_env_file=None, CONSOLE_HISTORY="public")
+    assert "CONSOLE_HISTORY" in str(caught.value)
