@@ -17,6 +17,7 @@ FAILURE_GROUPS: dict[str, str] = {
     "INPUT_PREPROCESSING.INTERNAL": "internal",
     "INTERNAL": "internal",
     "ASSET": "asset",
+    "CONSOLE.SUBMISSION_INTERRUPTED": "interrupted",
 }
 RETRY_HELPS = {"internal"}
 

@@ -192,6 +192,7 @@ def _lifespan_for(
             AccountCache(upstream, settings.organization_cache_seconds, clock=clock),
             ApiUploads(store, clock=clock),
         )
+        poller.recover_interrupted()
         poll_task = asyncio.create_task(poller.run(), name="task-poller")
         try:
             yield {"services": services, "api": api_services}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import uuid
 from dataclasses import dataclass
 
 from app.backoff import Backoff
@@ -25,6 +26,7 @@ from app.tasks import (
     TaskStatus,
     TaskSubmission,
     changes_from_document,
+    interrupted_submission,
     opened_task,
     submitted_task,
 )
@@ -81,6 +83,37 @@ class TaskPoller:
 
     # --- how tasks enter and leave ------------------------------------------------------------
 
+    async def submit(
+        self,
+        submission: TaskSubmission,
+        notes: StoredNotes,
+        *,
+        origin: TaskOrigin = TaskOrigin.CONSOLE,
+        owner: str | None = None,
+    ) -> TaskRecord:
+        """Create the task upstream and record it; raises UpstreamError (then nothing is recorded).
+
+        The submission is written down before the upstream is called and replaced by its task in
+        one transaction after, so a console killed in between leaves an "interrupted" record
+        (the upstream may have accepted the task) instead of nothing. The residual window, an
+        upstream that accepted the task but whose answer never reached us, cannot be closed from
+        here: the API has no idempotency key and no task list to reconcile against.
+        """
+        intent_id = uuid.uuid4().hex
+        interrupted = interrupted_submission(intent_id, submission, notes, now=self.clock(), origin=origin, owner=owner)
+        self.store.begin_submission(intent_id, interrupted)
+        try:
+            created = await self.upstream.create_task(submission.upstream_body())
+        except UpstreamError:
+            # The upstream answered, or was never reached: the page shows why; there is no task to keep.
+            self.store.finish_submission(intent_id, None)
+            raise
+        except BaseException:
+            # Cancelled mid-call (the client went away, shutdown): the upstream may have the task.
+            self.store.recover_submissions(self.clock(), intent_id)
+            raise
+        return self.add_submitted(created, submission, notes, origin=origin, owner=owner, intent_id=intent_id)
+
     def add_submitted(
         self,
         created: CreatedTask,
@@ -89,6 +122,7 @@ class TaskPoller:
         *,
         origin: TaskOrigin = TaskOrigin.CONSOLE,
         owner: str | None = None,
+        intent_id: str | None = None,
     ) -> TaskRecord:
         """Record a task this console just created upstream, and start following it."""
         now = self.clock()
@@ -102,10 +136,25 @@ class TaskPoller:
             origin=origin,
             owner=owner,
         )
-        record.owner = owner
-        self.store.insert(record)
+        try:
+            if intent_id is None:
+                self.store.insert(record)
+            else:
+                self.store.finish_submission(intent_id, record)
+        except Exception:
+            # The upstream has the task (and bills it): the caller must still get its id, never an
+            # error to retry on. Its page fetches it from the upstream; an intent row left behind
+            # turns into an "interrupted" note at the next start.
+            log.exception("task %s was created upstream but could not be recorded", created.id)
         self.wake()
         return record
+
+    def recover_interrupted(self) -> list[TaskRecord]:
+        """At start-up: submissions a killed console was sending become interrupted records."""
+        recovered = self.store.recover_submissions(self.clock())
+        for record in recovered:
+            log.warning("a submission was cut off by a restart; recorded as %s (the upstream may have it)", record.id)
+        return recovered
 
     async def open_external(self, task_id: str, *, owner: str | None = None) -> TaskRecord:
         """A task created elsewhere, fetched once and recorded as `owner`'s; raises UpstreamError."""

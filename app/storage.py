@@ -26,6 +26,8 @@ from app.tasks import (
     TaskRecord,
     TaskStatus,
     stored_frame,
+    record_from_json,
+    record_to_json,
 )
 
 FRAME_REF_PATTERN = re.compile(r"^[0-9a-f]{64}\.(jpg|png|webp)$")
@@ -61,6 +63,14 @@ class TaskStore(Protocol):
 
     def active_by_model(self) -> dict[str, int]:
         """How many unfinished tasks each model has."""
+    def begin_submission(self, intent_id: str, interrupted: TaskRecord) -> None:
+        """Note, before the upstream is called, a submission in progress and what it becomes if we die."""
+
+    def finish_submission(self, intent_id: str, record: TaskRecord | None) -> None:
+        """The submission ended: forget it and, in the same transaction, add its task (None: refused)."""
+
+    def recover_submissions(self, now: float, intent_id: str | None = None) -> list[TaskRecord]:
+        """Turn submissions still noted as in progress (all, or one) into their interrupted records."""
 
     def close(self) -> None: ...
 
@@ -206,6 +216,15 @@ MIGRATIONS: tuple[Sequence[str], ...] = (
         "CREATE TABLE task_starts (owner TEXT NOT NULL, at REAL NOT NULL)",
         "CREATE INDEX task_starts_by_owner ON task_starts (owner, at)",
     ),
+    # 5: submissions in progress, written before the upstream is called, so a console killed while
+    # sending leaves a trace (an "interrupted" task) rather than nothing.
+    (
+        """CREATE TABLE submissions (
+            id TEXT PRIMARY KEY,
+            started_at REAL NOT NULL,
+            interrupted_json TEXT NOT NULL
+        )""",
+    ),
 )
 
 DATABASE_NAME = "console.db"
@@ -266,13 +285,8 @@ class SqliteTaskStore:
             db.close()
 
     def insert(self, record: TaskRecord) -> None:
-        values = [getattr(record, name) for name in TASK_FIELDS]
-        placeholders = ", ".join("?" for _ in TASK_FIELDS)
         with self._locked() as db:
-            db.execute(
-                f"INSERT OR REPLACE INTO tasks ({', '.join(TASK_FIELDS)}) VALUES ({placeholders})",
-                values,
-            )
+            _insert(db, record)
 
     def get(self, task_id: str) -> TaskRecord | None:
         with self._locked() as db:
@@ -400,6 +414,50 @@ class SqliteTaskStore:
     def forget_uploads(self, before: float) -> int:
         with self._locked() as db:
             return db.execute("DELETE FROM api_uploads WHERE expires_at < ?", (before,)).rowcount
+    def begin_submission(self, intent_id: str, interrupted: TaskRecord) -> None:
+        with self._locked() as db:
+            db.execute(
+                "INSERT INTO submissions (id, started_at, interrupted_json) VALUES (?, ?, ?)",
+                (intent_id, interrupted.submitted_at, record_to_json(interrupted)),
+            )
+
+    def finish_submission(self, intent_id: str, record: TaskRecord | None) -> None:
+        with self._locked() as db, _transaction(db):
+            db.execute("DELETE FROM submissions WHERE id = ?", (intent_id,))
+            if record is not None:
+                _insert(db, record)
+
+    def recover_submissions(self, now: float, intent_id: str | None = None) -> list[TaskRecord]:
+        recovered = []
+        query = "SELECT id, interrupted_json FROM submissions ORDER BY started_at"
+        parameters: tuple[str, ...] = ()
+        if intent_id is not None:
+            query, parameters = "SELECT id, interrupted_json FROM submissions WHERE id = ?", (intent_id,)
+        with self._locked() as db, _transaction(db):
+            for row in db.execute(query, parameters).fetchall():
+                record = record_from_json(row["interrupted_json"])
+                record.updated_at = record.finished_at = now
+                _insert(db, record)
+                db.execute("DELETE FROM submissions WHERE id = ?", (row["id"],))
+                recovered.append(record)
+        return recovered
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _insert(db: sqlite3.Connection, record: TaskRecord) -> None:
+    values = [getattr(record, name) for name in TASK_FIELDS]
+    placeholders = ", ".join("?" for _ in TASK_FIELDS)
+    db.execute(f"INSERT OR REPLACE INTO tasks ({', '.join(TASK_FIELDS)}) VALUES ({placeholders})", values)
 
 
 def _to_record(row: sqlite3.Row) -> TaskRecord:

@@ -24,6 +24,9 @@ MAX_DOWNLOAD_ATTEMPTS = 5
 FAILURE_MAX_CHARS = 2000
 FAILURE_CODE_MAX_CHARS = 200
 CREATED_AT_MAX_CHARS = 40
+# The failure code of a submission the console was killed in the middle of (see interrupted_submission).
+INTERRUPTED_FAILURE_CODE = "CONSOLE.SUBMISSION_INTERRUPTED"
+INTERRUPTED_ID_PREFIX = "interrupted-"
 
 
 class TaskStatus(StrEnum):
@@ -261,6 +264,48 @@ def submitted_task(
         estimated_cost=estimated_cost,
         next_poll_at=next_poll_at,
     )
+
+
+def interrupted_submission(
+    intent_id: str,
+    submission: TaskSubmission,
+    notes: StoredNotes,
+    *,
+    now: float,
+    origin: TaskOrigin = TaskOrigin.CONSOLE,
+    owner: str | None = None,
+) -> TaskRecord:
+    """What a submission becomes if the console dies while sending it: a failed record under a local id.
+
+    The upstream may or may not have accepted the task (and billed it) before the console died;
+    without its id nothing more can be known, so the record says so rather than vanish.
+    """
+    record = submitted_task(
+        f"{INTERRUPTED_ID_PREFIX}{intent_id}",
+        submission,
+        estimated_cost=None,
+        notes=notes,
+        now=now,
+        next_poll_at=0.0,
+        origin=origin,
+        owner=owner,
+    )
+    record.status = TaskStatus.FAILED
+    record.failure_code = INTERRUPTED_FAILURE_CODE
+    record.finished_at = now
+    return record
+
+
+def record_to_json(record: TaskRecord) -> str:
+    return json.dumps({name: getattr(record, name) for name in TASK_FIELDS}, ensure_ascii=False)
+
+
+def record_from_json(text: str) -> TaskRecord:
+    data = json.loads(text)
+    known = {name: data[name] for name in TASK_FIELDS if name in data}
+    known["status"] = TaskStatus(known["status"])
+    known["origin"] = TaskOrigin(known["origin"])
+    return TaskRecord(**known)
 
 
 def opened_task(task_id: str, document: dict[str, Any], *, now: float, next_poll_at: float) -> TaskRecord:

@@ -157,7 +157,6 @@ async def create_task(
     api: ApiServicesDep,
     catalogue: CatalogueDep,
     settings: SettingsDep,
-    upstream: UpstreamDep,
     frames: FramesDep,
     image_slots: ImageSlotsDep,
     poller: PollerDep,
@@ -176,17 +175,12 @@ async def create_task(
     except InvalidRequest as invalid:
         raise _invalid(invalid.issues) from None
     try:
-        created = await upstream.create_task(submission.upstream_body())
+        record = await poller.submit(submission, notes, origin=TaskOrigin.API, owner=token_owner(name))
     except UpstreamError as error:
         raise _upstream_create_error(error) from None
-    answer: dict[str, Any] = {"id": created.id}
-    if created.estimated_cost is not None:
-        answer["estimatedCost"] = {"credits": created.estimated_cost}
-    try:
-        poller.add_submitted(created, submission, notes, origin=TaskOrigin.API, owner=token_owner(name))
-    except Exception:
-        # The upstream has the task (and bills it): the client must get its id, never a 5xx to retry.
-        log.exception("task %s was created upstream but could not be recorded", created.id)
+    answer: dict[str, Any] = {"id": record.id}
+    if record.estimated_cost is not None:
+        answer["estimatedCost"] = {"credits": record.estimated_cost}
     return JSONResponse(answer)
 
 

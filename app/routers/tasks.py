@@ -70,7 +70,6 @@ async def create_task(
     request: Request,
     catalogue: CatalogueDep,
     settings: SettingsDep,
-    upstream: UpstreamDep,
     frames: FramesDep,
     image_slots: ImageSlotsDep,
     poller: PollerDep,
@@ -98,7 +97,7 @@ async def create_task(
     if wait is not None:
         return _over_hourly_cap(request, catalogue, values, settings.tasks_per_hour or 0, wait)
     try:
-        created = await upstream.create_task(submission.upstream_body())
+        created = await poller.submit(submission, values.stored_notes(), owner=principal.owner)
     except UpstreamError as error:
         gate.release_task(principal, reserved_at)
         errors = errors_from_upstream(error.issues, submission.frames)
@@ -106,7 +105,6 @@ async def create_task(
         status_code = 422 if error.kind == ErrorKind.VALIDATION else 502
         return _form_response(request, catalogue, values, errors, status_code)
 
-    poller.add_submitted(created, submission, values.stored_notes(), owner=principal.owner)
     task_url = request.url_for("show_task", task_id=created.id).path
     if wants_json(request):
         return JSONResponse({"id": created.id, "url": task_url, "seed": submission.seed}, status_code=201)

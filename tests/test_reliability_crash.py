@@ -1,0 +1,338 @@
+"""Crash safety: the console as a real process (`runway-console serve`), SIGKILLed while it submits,
+while it polls and while it downloads a video, then restarted on the same data dir.
+
+The upstream is the fake upstream on loopback in this process, so it outlives every kill and knows
+exactly which tasks it accepted. Afterwards: every accepted task is in the console (or, if the kill
+fell between the upstream's answer and the console's commit, recorded as interrupted), every video
+served is byte-identical to the upstream's, the database passes `PRAGMA integrity_check`, and no
+`.part` file is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from app.tasks import INTERRUPTED_ID_PREFIX
+from tests.fake_upstream import FakeUpstream, mp4_box
+from tests.helpers import VALID_FORM, image_bytes, wait_until
+
+TASKS = 30
+SEED = 20261128
+# Half a megabyte, streamed in 32 KiB pieces 8 ms apart: a download lasts long enough to be killed in.
+VIDEO = mp4_box(b"ftyp", b"isom\x00\x00\x02\x00isom") + mp4_box(b"moov", b"\x01" * 512) + mp4_box(
+    b"mdat", random.Random(SEED).randbytes(512 * 1024)
+)
+CHUNK = 32 * 1024
+
+
+class SlowUpstream(FakeUpstream):
+    """The fake upstream, slow enough at each step for a kill to land inside it, counting what is in flight.
+
+    A create records the task *before* its answer is delayed: a console killed meanwhile has had
+    its task accepted without learning the id, the window the console's intent rows are for.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.video = VIDEO
+        self.in_flight: Counter[str] = Counter()
+        self.prompts: dict[str, str] = {}  # task id → the prompt it was created with
+        self.lock = threading.Lock()
+
+    def _enter(self, route: str) -> None:
+        with self.lock:
+            self.in_flight[route] += 1
+
+    def _leave(self, route: str) -> None:
+        with self.lock:
+            self.in_flight[route] -= 1
+
+    async def create(self, request: Request) -> Response:
+        self._enter("create")
+        try:
+            answer = await super().create(request)
+            task_id = json.loads(bytes(answer.body))["id"]
+            self.prompts[task_id] = json.loads(self.requests[-1].body).get("promptText", "")
+            await asyncio.sleep(0.05)
+            return answer
+        finally:
+            self._leave("create")
+
+    async def get(self, request: Request) -> Response:
+        self._enter("get")
+        try:
+            await asyncio.sleep(0.02)
+            return await super().get(request)
+        finally:
+            self._leave("get")
+
+    async def cdn(self, request: Request) -> Response:
+        await self._record(request)
+
+        async def pieces() -> Iterator[bytes]:
+            self._enter("cdn")
+            try:
+                for start in range(0, len(self.video), CHUNK):
+                    yield self.video[start : start + CHUNK]
+                    await asyncio.sleep(0.008)
+            finally:
+                self._leave("cdn")
+
+        return StreamingResponse(pieces(), media_type="video/mp4", headers={"content-length": str(len(self.video))})
+
+
+class ConsoleProcess:
+    """`runway-console serve` on a loopback port, started and SIGKILLed at will, on one data dir."""
+
+    def __init__(self, workdir: Path, upstream_url: str, port: int) -> None:
+        self.workdir = workdir
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(workdir),
+            "CONSOLE_DATA_DIR": str(workdir / "data"),
+            "RUNWAYML_BASE_URL": upstream_url,
+            "RUNWAYML_API_SECRET": "hk-crash-test",
+            "CONSOLE_POLL_INTERVAL": "0.1",
+            "CONSOLE_UPSTREAM_BACKOFF": "0.01",
+            "CONSOLE_UPSTREAM_TIMEOUT": "5",
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        executable = Path(sys.executable).with_name("runway-console")
+        log = open(self.workdir / f"console-{self.starts}.log", "wb")  # noqa: SIM115 - kept open for the process
+        self.process = subprocess.Popen(
+            [str(executable), "serve", "--port", str(self.port)],
+            cwd=self.workdir,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.starts += 1
+        wait_until(self.is_up, timeout=30, step=0.05)
+
+    def is_up(self) -> bool:
+        assert self.process is not None and self.process.poll() is None, "the console exited on its own"
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class Submitter(threading.Thread):
+    """Submits TASKS forms one after another, as a person would, whatever happens to the console."""
+
+    def __init__(self, console: ConsoleProcess) -> None:
+        super().__init__(daemon=True)
+        self.console = console
+        self.outcomes: dict[str, str] = {}  # prompt → task id, or "lost connection"
+        self.frame = image_bytes(96, 64)
+
+    def run(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            for number in range(TASKS):
+                prompt = f"crash test {number}"
+                data = {**VALID_FORM, "promptText": prompt}
+                # Every other task uploads its frame: frame files are written on the way too.
+                files = {"first_frame": ("f.png", self.frame, "image/png")} if number % 2 else None
+                if files is None:
+                    data["first_frame_url"] = "https://cdn.example.com/frame.png"
+                try:
+                    answer = client.post(f"{self.console.url}/tasks", data=data, files=files)
+                    assert answer.status_code == 303, answer.text[:500]
+                    self.outcomes[prompt] = answer.headers["location"].rsplit("/", 1)[1]
+                except httpx.TransportError:
+                    self.outcomes[prompt] = "lost connection"
+                    self._wait_for_console()
+
+    def _wait_for_console(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.console.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.05)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def upstream(serve) -> SlowUpstream:
+    fake = SlowUpstream()
+    fake.base_url = serve(fake.app).url
+    return fake
+
+
+@pytest.fixture
+def console(tmp_path, upstream) -> Iterator[ConsoleProcess]:
+    process = ConsoleProcess(tmp_path, upstream.api_url, free_port())
+    yield process
+    process.stop()
+
+
+def kill_when(console: ConsoleProcess, upstream: SlowUpstream, route: str, rng: random.Random) -> None:
+    """SIGKILL the console at a random moment while it has a `route` call open at the upstream."""
+    wait_until(lambda: upstream.in_flight[route] > 0, timeout=15, step=0.002)
+    time.sleep(rng.uniform(0, 0.01))
+    console.kill()
+
+
+def part_files(data_dir: Path) -> list[Path]:
+    return sorted(data_dir.rglob("*.part"))
+
+
+def test_sigkill_while_submitting_polling_and_downloading_loses_nothing(console, upstream, tmp_path):
+    rng = random.Random(SEED)
+    data_dir = tmp_path / "data"
+    console.start()
+    submitter = Submitter(console)
+    submitter.start()
+
+    kill_when(console, upstream, "create", rng)  # a create in flight: the upstream has the task, we may not
+    console.start()
+    kill_when(console, upstream, "get", rng)
+    console.start()
+    kill_when(console, upstream, "cdn", rng)
+    stale = part_files(data_dir)
+    assert stale, "the kill was meant to land inside a download"
+    console.start()
+    assert not any(part.exists() for part in stale)  # cleared at start-up (the download starts over)
+
+    submitter.join(timeout=60)
+    assert not submitter.is_alive()
+    assert len(submitter.outcomes) == TASKS
+
+    db = sqlite3.connect(data_dir / "console.db")
+    db.row_factory = sqlite3.Row
+
+    def unsettled() -> list[str]:
+        rows = db.execute("SELECT id, status, video_file FROM tasks").fetchall()
+        return [r["id"] for r in rows if not (r["status"] == "FAILED" or r["video_file"])]
+
+    wait_until(lambda: not unsettled(), timeout=30)
+    rows = {r["id"]: r for r in db.execute("SELECT id, prompt, status, failure_code FROM tasks")}
+    db.close()
+
+    # Every task the upstream accepted is known to the console, or (killed between the upstream's
+    # answer and our commit) recorded as interrupted under the prompt it was sent with.
+    interrupted = {r["prompt"] for r in rows.values() if r["id"].startswith(INTERRUPTED_ID_PREFIX)}
+    lost = {task_id: prompt for task_id, prompt in upstream.prompts.items() if task_id not in rows}
+    assert set(lost.values()) <= interrupted, lost
+    assert lost, "the first kill was meant to fall between the upstream's acceptance and the console's commit"
+    assert len(upstream.prompts) >= TASKS - len(interrupted)
+    # What the submitter was told was created is there, and succeeded with a whole video.
+    told = {prompt: task_id for prompt, task_id in submitter.outcomes.items() if task_id != "lost connection"}
+    assert len(told) >= TASKS - 3  # at most the three kills cut a submission off
+    with httpx.Client(base_url=console.url, timeout=10) as client:
+        for task_id, row in rows.items():
+            if task_id.startswith(INTERRUPTED_ID_PREFIX):
+                assert row["status"] == "FAILED" and row["failure_code"] == "CONSOLE.SUBMISSION_INTERRUPTED"
+                page = client.get(f"/tasks/{task_id}")
+                assert page.status_code == 200 and "stopped while sending this task upstream" in page.text
+                continue
+            assert row["status"] == "SUCCEEDED", (task_id, row["status"])
+            video = client.get(f"/tasks/{task_id}/video.mp4")
+            assert video.status_code == 200 and video.content == VIDEO, task_id
+        for prompt, task_id in told.items():
+            assert rows[task_id]["prompt"] == prompt
+
+    console.stop()
+    db = sqlite3.connect(data_dir / "console.db")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert db.execute("SELECT COUNT(*) FROM submissions").fetchone()[0] == 0
+    db.close()
+    assert part_files(data_dir) == []
+    assert console.starts == 4
+
+
+# --- the intent row, in process ---------------------------------------------------------------------
+
+
+def leftover_submission(data_dir: Path, prompt: str) -> None:
+    """What a console killed mid-submission leaves: an intent row and no task."""
+    from app.catalogue import load_catalogue
+    from app.storage import SqliteTaskStore
+    from app.tasks import Frame, TaskSubmission, interrupted_submission
+
+    model = load_catalogue().get("gen4_turbo")
+    assert model is not None
+    submission = TaskSubmission(
+        model=model, ratio="1280:720", duration=5, seed=7, seed_rolled=False, prompt=prompt, watermark=False,
+        notify_hook=None, frames=[Frame("first", url="https://cdn.example.com/frame.png")],
+    )
+    store = SqliteTaskStore(data_dir / "console.db")
+    store.begin_submission("abc123", interrupted_submission("abc123", submission, {}, now=1_800_000_000.0))
+    store.close()
+
+
+def test_a_submission_cut_off_by_a_restart_is_shown_as_interrupted(open_console, fake_upstream, tmp_path):
+    data_dir = tmp_path / "data"
+    leftover_submission(data_dir, "a cat, cut off")
+    console = open_console(fake_upstream, CONSOLE_DATA_DIR=data_dir)
+
+    page = console.get(f"/tasks/{INTERRUPTED_ID_PREFIX}abc123")
+    assert page.status_code == 200
+    assert "The console was stopped while sending this task upstream." in page.text
+    assert "CONSOLE.SUBMISSION_INTERRUPTED" in page.text and "a cat, cut off" in page.text
+    zh = console.get(f"/tasks/{INTERRUPTED_ID_PREFIX}abc123", headers={"Accept-Language": "zh-CN"})
+    assert "向上游提交该任务时，控制台被中断了。" in zh.text
+    task = console.get(f"/tasks/{INTERRUPTED_ID_PREFIX}abc123", headers={"Accept": "application/json"}).json()
+    assert task["status"] == "FAILED" and task["promptText"] == "a cat, cut off"
+    assert fake_upstream.requests == []  # nothing is asked upstream about a task without an upstream id
+    assert console.get(f"/tasks/{INTERRUPTED_ID_PREFIX}abc123/status").status_code == 286
+
+
+def test_a_refused_submission_leaves_no_intent_and_an_accepted_one_replaces_its_intent(
+    open_console, fake_upstream, tmp_path
+):
+    data_dir = tmp_path / "data"
+    console = open_console(fake_upstream, CONSOLE_DATA_DIR=data_dir)
+    fake_upstream.queue("create", status=400, body='{"error": "Invalid ratio"}')
+    refused = console.post("/tasks", data={**VALID_FORM, "first_frame_url": "https://cdn.example.com/f.png"})
+    assert refused.status_code == 422
+    accepted = console.post("/tasks", data={**VALID_FORM, "first_frame_url": "https://cdn.example.com/f.png"})
+    assert accepted.status_code == 303
+    db = sqlite3.connect(data_dir / "console.db")
+    assert db.execute("SELECT COUNT(*) FROM submissions").fetchone()[0] == 0
+    assert [row[0] for row in db.execute("SELECT id FROM tasks")] == [accepted.headers["location"].rsplit("/", 1)[1]]
+    db.close()
