@@ -120,19 +120,28 @@ class ConsoleProcess:
 
     def start(self) -> None:
         executable = Path(sys.executable).with_name("runway-console")
-        log = open(self.workdir / f"console-{self.starts}.log", "wb")  # noqa: SIM115 - kept open for the process
-        self.process = subprocess.Popen(
-            [str(executable), "serve", "--port", str(self.port)],
-            cwd=self.workdir,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        self.starts += 1
-        wait_until(self.is_up, timeout=30, step=0.05)
+        for _attempt in range(3):
+            log = open(self.workdir / f"console-{self.starts}.log", "wb")  # noqa: SIM115 - the process writes it
+            self.process = subprocess.Popen(
+                [str(executable), "serve", "--port", str(self.port)],
+                cwd=self.workdir,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            self.starts += 1
+            wait_until(self.is_up_or_exited, timeout=30, step=0.05)
+            if self.process.poll() is None:
+                return
+            # Another test process took the port between our probe and the bind: try another.
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+        pytest.fail("the console did not start; see console-*.log")
 
-    def is_up(self) -> bool:
-        assert self.process is not None and self.process.poll() is None, "the console exited on its own"
+    def is_up_or_exited(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            return True
         try:
             return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
         except httpx.TransportError:
@@ -259,7 +268,9 @@ def test_sigkill_while_submitting_polling_and_downloading_loses_nothing(console,
     lost = {task_id: prompt for task_id, prompt in upstream.prompts.items() if task_id not in rows}
     assert set(lost.values()) <= interrupted, lost
     assert lost, "the first kill was meant to fall between the upstream's acceptance and the console's commit"
-    assert len(upstream.prompts) >= TASKS - len(interrupted)
+    # A submission cut off before it reached the upstream is one whose sender saw the connection drop.
+    cut_off = {prompt for prompt, outcome in submitter.outcomes.items() if outcome == "lost connection"}
+    assert {f"crash test {n}" for n in range(TASKS)} - set(upstream.prompts.values()) <= cut_off
     # What the submitter was told was created is there, and succeeded with a whole video.
     told = {prompt: task_id for prompt, task_id in submitter.outcomes.items() if task_id != "lost connection"}
     assert len(told) >= TASKS - 3  # at most the three kills cut a submission off
@@ -282,7 +293,7 @@ def test_sigkill_while_submitting_polling_and_downloading_loses_nothing(console,
     assert db.execute("SELECT COUNT(*) FROM submissions").fetchone()[0] == 0
     db.close()
     assert part_files(data_dir) == []
-    assert console.starts == 4
+    assert console.starts >= 4
 
 
 # --- the intent row, in process ---------------------------------------------------------------------
