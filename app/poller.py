@@ -38,6 +38,10 @@ MAX_BACKOFF_SECONDS = 300.0
 CONCURRENT_POLLS = 4
 
 
+class SubmissionNotRecorded(Exception):
+    """The console could not write a submission down, so it did not send it: retrying is safe."""
+
+
 @dataclass(frozen=True)
 class GoneRule:
     """When a task the upstream answers 404 for is given up: after `polls` 404s in a row spanning
@@ -91,7 +95,8 @@ class TaskPoller:
         origin: TaskOrigin = TaskOrigin.CONSOLE,
         owner: str | None = None,
     ) -> TaskRecord:
-        """Create the task upstream and record it; raises UpstreamError (then nothing is recorded).
+        """Create the task upstream and record it; raises UpstreamError (then nothing is recorded),
+        or SubmissionNotRecorded (then nothing was sent).
 
         The submission is written down before the upstream is called and replaced by its task in
         one transaction after, so a console killed in between leaves an "interrupted" record
@@ -101,7 +106,12 @@ class TaskPoller:
         """
         intent_id = uuid.uuid4().hex
         interrupted = interrupted_submission(intent_id, submission, notes, now=self.clock(), origin=origin, owner=owner)
-        self.store.begin_submission(intent_id, interrupted)
+        try:
+            self.store.begin_submission(intent_id, interrupted)
+        except Exception as error:
+            # Better nothing sent than a billed task this console cannot keep track of.
+            log.exception("could not record a submission; nothing was sent upstream")
+            raise SubmissionNotRecorded() from error
         try:
             created = await self.upstream.create_task(submission.upstream_body())
         except UpstreamError:

@@ -25,9 +25,9 @@ from app.tasks import (
     TaskOrigin,
     TaskRecord,
     TaskStatus,
-    stored_frame,
     record_from_json,
     record_to_json,
+    stored_frame,
 )
 
 FRAME_REF_PATTERN = re.compile(r"^[0-9a-f]{64}\.(jpg|png|webp)$")

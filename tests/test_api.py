@@ -15,12 +15,12 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
-from runwayml import AuthenticationError, BadRequestError, NotFoundError, RateLimitError, RunwayML
+from runwayml import APIStatusError, AuthenticationError, BadRequestError, NotFoundError, RateLimitError, RunwayML
 from runwayml.types.task_retrieve_response import Cancelled, Running, Succeeded
 
 from app.images import DATA_URI_MAX_BYTES, data_uri_length
 from app.main import create_app
-from tests.fake_upstream import FakeUpstream
+from tests.fake_upstream import FakeUpstream, started
 from tests.helpers import SECRET, LiveServer, image_bytes, wait_until
 
 TOKEN = "rc_test-token-for-ci-0123456789abcdef"
@@ -254,17 +254,48 @@ def test_an_upstream_that_does_not_confirm_is_not_retried_by_the_sdk(live_consol
     assert len(fake_upstream.calls("POST", "image_to_video")) == 1
 
 
-def test_a_create_the_upstream_accepted_answers_its_id_even_if_recording_fails(live_console, fake_upstream, tmp_path):
+def test_a_create_the_console_cannot_record_is_not_sent_upstream(live_console, fake_upstream, tmp_path):
     server = live_console(fake_upstream, CONSOLE_API_RATE_PER_MINUTE=0)
     blocker = sqlite3.connect(tmp_path / "data" / "console.db", isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")  # every write waits out its busy timeout, then fails
+    try:
+        with pytest.raises(APIStatusError) as refused:
+            sdk(server, max_retries=0).image_to_video.create(
+                model="gen4_turbo", prompt_image=FIRST, ratio="1280:720", duration=5
+            )
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert refused.value.status_code == 503 and refused.value.response.headers["retry-after"] == "5"
+    assert "did not send it" in refused.value.body["error"]
+    assert fake_upstream.calls("POST", "image_to_video") == []  # a retry cannot start a second task
+
+
+def test_a_create_the_upstream_accepted_answers_its_id_even_if_recording_fails(live_console, serve, tmp_path):
+    held: list[sqlite3.Connection] = []
+
+    def lock_the_database_on_create(app: Any) -> Any:
+        async def locked(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and scope["method"] == "POST":
+                blocker = sqlite3.connect(
+                    tmp_path / "data" / "console.db", isolation_level=None, check_same_thread=False
+                )
+                blocker.execute("BEGIN EXCLUSIVE")  # the console's write after this answer fails
+                held.append(blocker)
+            await app(scope, receive, send)
+
+        return locked
+
+    fake_upstream = started(serve, wrap=lock_the_database_on_create)
+    server = live_console(fake_upstream, CONSOLE_API_RATE_PER_MINUTE=0)
     try:
         created = sdk(server, max_retries=0).image_to_video.create(
             model="gen4_turbo", prompt_image=FIRST, ratio="1280:720", duration=5
         )
     finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
+        for blocker in held:
+            blocker.execute("ROLLBACK")
+            blocker.close()
     assert created.id in fake_upstream.tasks
     assert len(fake_upstream.calls("POST", "image_to_video")) == 1
 

@@ -347,3 +347,19 @@ def test_a_refused_submission_leaves_no_intent_and_an_accepted_one_replaces_its_
     assert db.execute("SELECT COUNT(*) FROM submissions").fetchone()[0] == 0
     assert [row[0] for row in db.execute("SELECT id FROM tasks")] == [accepted.headers["location"].rsplit("/", 1)[1]]
     db.close()
+
+
+def test_a_form_the_console_cannot_record_is_not_sent_and_says_so(open_console, fake_upstream, tmp_path):
+    data_dir = tmp_path / "data"
+    console = open_console(fake_upstream, CONSOLE_DATA_DIR=data_dir)
+    blocker = sqlite3.connect(data_dir / "console.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # the intent row cannot be written
+    try:
+        answer = console.post("/tasks", data={**VALID_FORM, "first_frame_url": "https://cdn.example.com/f.png"})
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert answer.status_code == 503
+    assert "could not save this task, so it did not send it upstream" in answer.text
+    assert "waves roll in" in answer.text  # the values are kept
+    assert fake_upstream.requests == []

@@ -37,6 +37,7 @@ from app.deps import (
 )
 from app.images import ImageProblem
 from app.intake import FrameIntake
+from app.poller import SubmissionNotRecorded
 from app.tasks import TaskOrigin, TaskRecord, is_task_id, token_owner
 from app.upstream import ErrorKind, UpstreamError
 
@@ -178,6 +179,10 @@ async def create_task(
         record = await poller.submit(submission, notes, origin=TaskOrigin.API, owner=token_owner(name))
     except UpstreamError as error:
         raise _upstream_create_error(error) from None
+    except SubmissionNotRecorded:
+        # Nothing went upstream, so a retry cannot start a second task.
+        raise _error(503, "The console could not record the task, so it did not send it. Try again.",
+                     **{"Retry-After": "5"}) from None
     answer: dict[str, Any] = {"id": record.id}
     if record.estimated_cost is not None:
         answer["estimatedCost"] = {"credits": record.estimated_cost}

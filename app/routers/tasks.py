@@ -25,6 +25,7 @@ from app.deps import (
     get_translator,
 )
 from app.forms import FormErrors, FormValues, Message, errors_from_upstream, parse_task_form
+from app.poller import SubmissionNotRecorded
 from app.rendering import is_htmx, render, wants_json
 from app.tasks import TaskRecord
 from app.upstream import ErrorKind, UpstreamError
@@ -104,6 +105,10 @@ async def create_task(
         errors.general[:0] = upstream_messages(error)
         status_code = 422 if error.kind == ErrorKind.VALIDATION else 502
         return _form_response(request, catalogue, values, errors, status_code)
+    except SubmissionNotRecorded:
+        gate.release_task(principal, reserved_at)
+        errors = FormErrors(general=[Message("errors.not_recorded")])
+        return _form_response(request, catalogue, values, errors, 503)
 
     task_url = request.url_for("show_task", task_id=created.id).path
     if wants_json(request):
