@@ -221,7 +221,7 @@ def console(tmp_path, upstream) -> Iterator[ConsoleProcess]:
 
 def kill_when(console: ConsoleProcess, upstream: SlowUpstream, route: str, rng: random.Random) -> None:
     """SIGKILL the console at a random moment while it has a `route` call open at the upstream."""
-    wait_until(lambda: upstream.in_flight[route] > 0, timeout=15, step=0.002)
+    wait_until(lambda: upstream.in_flight[route] > 0, timeout=30, step=0.002)
     time.sleep(rng.uniform(0, 0.01))
     console.kill()
 
@@ -258,7 +258,7 @@ def test_sigkill_while_submitting_polling_and_downloading_loses_nothing(console,
         rows = db.execute("SELECT id, status, video_file FROM tasks").fetchall()
         return [r["id"] for r in rows if not (r["status"] == "FAILED" or r["video_file"])]
 
-    wait_until(lambda: not unsettled(), timeout=30)
+    wait_until(lambda: not unsettled(), timeout=60)
     rows = {r["id"]: r for r in db.execute("SELECT id, prompt, status, failure_code FROM tasks")}
     db.close()
 
