@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from app.auth import Gate, LoginResult, public, safe_next
 from app.client import client_address
-from app.deps import GateDep, TranslatorDep
+from app.deps import AccessDep, GateDep, TranslatorDep
 from app.i18n import Translator
 from app.passwords import MAX_PASSWORD_CHARS
 from app.rendering import is_htmx, render, wants_json
@@ -56,10 +56,9 @@ def _login_page(
 @router.get("/login", name="show_login")
 @public
 async def show_login(
-    request: Request, gate: GateDep, next_path: Annotated[str | None, Query(alias="next")] = None
+    request: Request, gate: GateDep, access: AccessDep, next_path: Annotated[str | None, Query(alias="next")] = None
 ) -> Response:
     """The login page (straight on to the console when no login is configured or one is open)."""
-    access = request.state.access
     if not access.login_required or access.logged_in:
         return RedirectResponse(_landing(request, next_path), status_code=303)
     return _login_page(request, gate, next_path=next_path)
@@ -67,7 +66,7 @@ async def show_login(
 
 @router.post("/login", name="log_in")
 @public
-async def log_in(request: Request, gate: GateDep, t: TranslatorDep) -> Response:
+async def log_in(request: Request, gate: GateDep, access: AccessDep, t: TranslatorDep) -> Response:
     """Check the password (and name); open a session and go back where the user was going."""
     try:
         form = await request.form(max_files=0, max_fields=MAX_LOGIN_FIELDS)
@@ -76,7 +75,7 @@ async def log_in(request: Request, gate: GateDep, t: TranslatorDep) -> Response:
     username = str(form.get("username") or "").strip()[:MAX_NAME_CHARS]
     password = str(form.get("password") or "")[:MAX_PASSWORD_CHARS]
     next_path = str(form.get("next") or "") or None
-    if not request.state.access.login_required:
+    if not access.login_required:
         return RedirectResponse(_landing(request, next_path), status_code=303)
 
     client = client_address(request.scope)

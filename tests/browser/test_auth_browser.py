@@ -156,3 +156,14 @@ def test_two_accounts_cannot_see_each_others_tasks(pages, console, make_settings
     assert task_path not in bob.content() and "alice&#39;s harbour" not in bob.content()
     alice.goto(base + "/tasks")
     wait_until(lambda: task_path in alice.content())
+
+
+def test_an_htmx_request_after_the_session_ended_goes_to_the_login_page(pages, page, console, frame_files):
+    pages.allow(r"status of 401 \(Unauthorized\) \(at http://127\.0\.0\.1:\d+/tasks\)")  # the refused hx-post
+    base = console(CONSOLE_PASSWORD=TEAM_PASSWORD).url
+    log_in(page, base, TEAM_PASSWORD)
+    page.context.clear_cookies()  # as if logged out elsewhere, or the session expired
+    first, _ = frame_files
+    fill_and_generate(page, first, None, "never sent")
+    page.wait_for_url(re.compile(re.escape(base) + r"/login\?next=/$"))
+    assert page.locator("#password").is_visible()
