@@ -149,7 +149,9 @@ async def parse_task_form(
         name = f"{issue.params['position']}_frame" if issue.field == "promptImage" else issue.field
         errors.add(name, Message(f"errors.{issue.code}", issue.params))
 
-    if "ratio" not in errors.fields:
+    spec = catalogue.get(values.model)
+    # Only a ratio the model offers is a W:H the crop arithmetic can read (an unknown model's is unchecked).
+    if spec is not None and values.ratio in spec.ratios:
         values.sizes = await run_in_threadpool(_stored_sizes, chosen, frames)
         _note_crops(values)
 

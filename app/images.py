@@ -87,17 +87,27 @@ def check_image_url(url: str) -> ImageProblem | None:
     try:
         parts = urlsplit(url)
         host = parts.hostname
+        _ = parts.port  # a port out of range raises here
     except ValueError:
         return ImageProblem("url_invalid")
     if parts.scheme.lower() != "https":
         return ImageProblem("url_not_https")
     if not host or any(c.isspace() for c in url):
         return ImageProblem("url_invalid")
+    if _reads_as_ipv4(host):
+        return ImageProblem("url_ip_host")
     try:
         ipaddress.ip_address(host)
     except ValueError:
         return None
     return ImageProblem("url_ip_host")
+
+
+def _reads_as_ipv4(host: str) -> bool:
+    """A host URL parsers take for an IPv4 address (2130706433, 0x7f000001, 0177.0.0.1, 127.1):
+    per the WHATWG URL standard, any host whose last label is a number. No domain name is."""
+    last = host.rstrip(".").rsplit(".", 1)[-1].lower()
+    return last.isdigit() or (last.startswith("0x") and all(c in "0123456789abcdef" for c in last[2:]))
 
 
 def open_image(raw: bytes) -> Image.Image:

@@ -110,7 +110,7 @@ async def _json_body(request: Request, max_bytes: int) -> object:
         raise _error(413, "Request body is too large") from None
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):  # RecursionError: [[[[… nested too deep
         raise _invalid([{"path": [], "message": api_message("body_not_json", {})}]) from None
 
 
