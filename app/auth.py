@@ -132,8 +132,12 @@ class Access:
 
     def can_see(self, task: TaskRecord) -> bool:
         """Shared history: every task. Private: one's own, and those from before owners existed."""
+        return self.can_see_owner(task.owner)
+
+    def can_see_owner(self, owner: str | None) -> bool:
+        """can_see for a task known only by its owner (the status poll answers from memory)."""
         viewer = self.viewer
-        return viewer is None or task.owner is None or task.owner == viewer
+        return viewer is None or owner is None or owner == viewer
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     # A 404 is believed only when repeated, over time: some relays answer 404 while a new task propagates.
     gone_after_404s: int = Field(default=5, ge=1, le=1000, validation_alias="CONSOLE_GONE_AFTER_404S")
     gone_after_seconds: float = Field(default=180.0, ge=0, validation_alias="CONSOLE_GONE_AFTER_SECONDS")
+    # Requests a second to the upstream API, all tasks and pages together, evenly spaced.
+    upstream_rps: float = Field(default=10.0, gt=0, validation_alias="CONSOLE_UPSTREAM_RPS")
     max_upload_mb: float = Field(default=20.0, gt=0, validation_alias="CONSOLE_MAX_UPLOAD_MB")
     default_language: str = Field(default="en", validation_alias="CONSOLE_DEFAULT_LANGUAGE")
     # The Runway-compatible API at /v1/… (README "Scripts and the Runway API").
@@ -54,6 +56,8 @@ class Settings(BaseSettings):
     # Signs the API's video and upload URLs; generated once into the data dir when not set.
     secret: SecretStr | None = Field(default=None, validation_alias="CONSOLE_SECRET")
     organization_cache_seconds: float = Field(default=30.0, ge=0, validation_alias="CONSOLE_ORGANIZATION_CACHE_SECONDS")
+    # Behind nginx: the internal location that maps to CONSOLE_DATA_DIR/videos/ (README, "nginx in front").
+    accel_redirect: str | None = Field(default=None, validation_alias="CONSOLE_ACCEL_REDIRECT")
 
     # Who may use it (README, "Putting it on the internet").
     password: SecretStr | None = Field(default=None, validation_alias="CONSOLE_PASSWORD")
@@ -137,6 +141,16 @@ class Settings(BaseSettings):
         if value in (0, "0"):
             return None
         return value
+
+    @field_validator("accel_redirect")
+    @classmethod
+    def _check_accel_redirect(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith("/") or "?" in value or "#" in value or ".." in value.split("/"):
+            raise ValueError("must be the path of an nginx internal location, such as /_protected_videos/")
+        return value if value.endswith("/") else value + "/"
 
     @field_validator("default_language")
     @classmethod

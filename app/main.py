@@ -35,6 +35,7 @@ from app.files import remove_stale_parts
 from app.media import VideoDownloads, VideoStore
 from app.origin import CrossOriginMiddleware
 from app.poller import MAX_BACKOFF_SECONDS, GoneRule, TaskPoller
+from app.ratelimit import UpstreamPace
 from app.rendering import build_templates, render, wants_json
 from app.resources import asset_dir
 from app.routers import api, auth, pages, tasks
@@ -43,6 +44,7 @@ from app.signing import UrlSigner, load_or_create_secret
 from app.simulator import create_simulator_app
 from app.storage import FrameStore, SqliteTaskStore, database_path
 from app.upstream import UpstreamClient
+from app.versions import TaskVersions
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +155,8 @@ def _lifespan_for(
                 limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
             )
             base_url = settings.base_url or ""
-        store = SqliteTaskStore(database_path(data_dir), clock=clock)
+        versions = TaskVersions()
+        store = SqliteTaskStore(database_path(data_dir), clock=clock, on_write=versions.record_write)
         upstream = UpstreamClient(
             http,
             base_url,
@@ -162,6 +165,7 @@ def _lifespan_for(
             timeout=settings.upstream_timeout,
             retries=settings.upstream_retries,
             backoff=settings.upstream_backoff,
+            pace=UpstreamPace(settings.upstream_rps),
         )
         videos = VideoStore(data_dir / "videos")
         downloads = VideoDownloads(
@@ -183,7 +187,15 @@ def _lifespan_for(
             settings, SqliteAuthStore(database_path(data_dir), clock=clock), session_key(console_secret), clock
         )
         services = Services(
-            store, FrameStore(data_dir / "frames"), videos, upstream, poller, image_slots, clock, gate=gate
+            store,
+            FrameStore(data_dir / "frames"),
+            videos,
+            upstream,
+            poller,
+            image_slots,
+            clock,
+            gate=gate,
+            versions=versions,
         )
         api_services = ApiServices(
             TokenRegistry(store, settings.configured_api_tokens(), upstream_key=settings.upstream_key),

@@ -10,7 +10,7 @@ import base64
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -264,9 +264,17 @@ def migrate(db: sqlite3.Connection, migrations: Sequence[Sequence[str]] = MIGRAT
 class SqliteTaskStore:
     """The embedded task store: SQLite behind one lock; each call is a short statement, safe from any thread."""
 
-    def __init__(self, path: Path, *, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Clock = system_clock,
+        on_write: Callable[[str, Mapping[str, Any]], None] | None = None,
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
+        # Told (task id, fields written) after each write: app.versions keeps the status pages' versions.
+        self._on_write = on_write
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
@@ -287,6 +295,11 @@ class SqliteTaskStore:
     def insert(self, record: TaskRecord) -> None:
         with self._locked() as db:
             _insert(db, record)
+        self._written(record)
+
+    def _written(self, record: TaskRecord) -> None:
+        if self._on_write is not None:
+            self._on_write(record.id, {name: getattr(record, name) for name in TASK_FIELDS})
 
     def get(self, task_id: str) -> TaskRecord | None:
         with self._locked() as db:
@@ -301,6 +314,8 @@ class SqliteTaskStore:
         assignments = ", ".join(f"{name} = ?" for name in changes)
         with self._locked() as db:
             db.execute(f"UPDATE tasks SET {assignments} WHERE id = ?", [*changes.values(), task_id])
+        if self._on_write is not None:
+            self._on_write(task_id, changes)
 
     def due(self, now: float, limit: int = 50) -> list[TaskRecord]:
         active = sorted(ACTIVE_STATUSES)
@@ -345,6 +360,8 @@ class SqliteTaskStore:
     def delete(self, task_id: str) -> None:
         with self._locked() as db:
             db.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
+        if self._on_write is not None:
+            self._on_write(task_id, {"deleted": True})
 
     def active_by_model(self) -> dict[str, int]:
         active = sorted(ACTIVE_STATUSES)
@@ -426,6 +443,8 @@ class SqliteTaskStore:
             db.execute("DELETE FROM submissions WHERE id = ?", (intent_id,))
             if record is not None:
                 _insert(db, record)
+        if record is not None:
+            self._written(record)
 
     def recover_submissions(self, now: float, intent_id: str | None = None) -> list[TaskRecord]:
         recovered = []
@@ -440,6 +459,8 @@ class SqliteTaskStore:
                 _insert(db, record)
                 db.execute("DELETE FROM submissions WHERE id = ?", (row["id"],))
                 recovered.append(record)
+        for record in recovered:
+            self._written(record)
         return recovered
 
 

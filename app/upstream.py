@@ -16,6 +16,7 @@ from urllib.parse import quote
 import httpx
 
 from app.backoff import Backoff
+from app.ratelimit import PaceExceeded, UpstreamPace
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,11 @@ class UpstreamClient:
         retries: int = 3,
         backoff: float = 0.5,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        pace: UpstreamPace | None = None,
     ) -> None:
         self._http = http
+        # Shared by every API call (not CDN downloads): the global rate and the pause after a 429.
+        self._pace = pace
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self.api_version = api_version
@@ -167,6 +171,11 @@ class UpstreamClient:
         url = self.url(path)
         for attempt in range(self._retries):
             last_attempt = attempt == self._retries - 1
+            if self._pace is not None:
+                try:
+                    await self._pace.wait_turn(max_wait=INLINE_RETRY_AFTER_MAX_SECONDS)
+                except PaceExceeded as exc:
+                    raise UpstreamError(ErrorKind.RATE_LIMIT, None, str(exc), retry_after=exc.wait) from None
             try:
                 response = await self._http.request(
                     method, url, json=body, headers=self._headers(), timeout=self._timeout
@@ -178,6 +187,11 @@ class UpstreamClient:
                 error = UpstreamError(ErrorKind.NETWORK, None, self.scrub(_describe_transport(exc)))
                 retryable = idempotent or isinstance(exc, httpx.ConnectError)
             else:
+                if self._pace is not None:
+                    if response.status_code == 429:
+                        self._pace.throttled(_retry_after(response.headers.get("retry-after")))
+                    else:
+                        self._pace.answered()
                 if response.status_code < 400:
                     return response
                 error = self._error_from(response)
@@ -185,7 +199,9 @@ class UpstreamClient:
             log.info("upstream %s %s failed (attempt %d): %s", method, path, attempt + 1, error)
             if not retryable or last_attempt or (error.retry_after or 0) > INLINE_RETRY_AFTER_MAX_SECONDS:
                 raise error
-            await self._sleep(self._backoff.delay(attempt + 1, error.retry_after))
+            if self._pace is None or error.kind != ErrorKind.RATE_LIMIT:
+                # After a 429 the pace's pause is the wait, for this call and every other one.
+                await self._sleep(self._backoff.delay(attempt + 1, error.retry_after))
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _json_object(self, response: httpx.Response) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The console and a bare Starlette endpoint in one process, under a chosen ASGI server.
 
 The bare endpoint answers `GET /_bench/bare` with the bytes in the file named by
-`BENCH_BARE_BODY` (read once, on first use), so "console fragment ÷ bare" compares the same
+`BENCH_BARE_BODY` (read once, on first use), and `GET /_bench/bare-204` with an empty 204 (what an
+unchanged status poll gets), so "console fragment ÷ bare" compares the same
 bytes on the same server, loop, HTTP parser and process: only the console's work differs.
 Everything else (lifespan included) goes to the console, built from the environment as
 `runway-console serve` builds it.
@@ -21,6 +22,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 BARE_PATH = "/_bench/bare"
+BARE_UNCHANGED_PATH = "/_bench/bare-204"
 BARE_BODY_ENV = "BENCH_BARE_BODY"
 # Each option is what a deployment would pick: the server's HTTP parser and event loop.
 SERVERS = {
@@ -39,7 +41,10 @@ def bare_app() -> Starlette:
             body.append(Path(os.environ[BARE_BODY_ENV]).read_bytes())
         return Response(body[0], media_type="text/html")
 
-    return Starlette(routes=[Route(BARE_PATH, bare)])
+    async def bare_unchanged(request: Request) -> Response:
+        return Response(status_code=204)
+
+    return Starlette(routes=[Route(BARE_PATH, bare), Route(BARE_UNCHANGED_PATH, bare_unchanged)])
 
 
 def create_host() -> ASGIApp:
@@ -51,7 +56,7 @@ def create_host() -> ASGIApp:
     bare = bare_app()
 
     async def host(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == BARE_PATH:
+        if scope["type"] == "http" and scope["path"] in (BARE_PATH, BARE_UNCHANGED_PATH):
             await bare(scope, receive, send)
         else:
             await console(scope, receive, send)

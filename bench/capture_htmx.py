@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -19,8 +20,10 @@ from bench.suite_status import create_active_task
 
 HTMX_REQUEST_FILE = Path(__file__).with_name("data") / "htmx_status_request.json"
 CHROMIUM = "/usr/bin/chromium"
-# Where the task id and the console's origin were in the captured request; filled in again on replay.
-TASK_ID, ORIGIN = "{task_id}", "{origin}"
+# Where the task id, the console's origin and the status version the page showed were in the captured
+# request; filled in again on replay.
+TASK_ID, ORIGIN, VERSION = "{task_id}", "{origin}", "{version}"
+VERSION_PARAM = re.compile(r"(?<=[?&]v=)[^&]+")
 # Set by the network stack per connection (wrk sets its own Host), or private to the visitor.
 DROPPED = {"host", "connection", "content-length", "cookie"}
 
@@ -36,8 +39,17 @@ def replay_headers(captured: dict, origin: str, task_id: str) -> dict[str, str]:
     }
 
 
-def replay_path(captured: dict, task_id: str) -> str:
-    return captured["path"].replace(TASK_ID, task_id)
+def replay_path(captured: dict, task_id: str, version: str) -> str:
+    """The poll's path for this run's task, carrying `version` where the page put the one it showed."""
+    return captured["path"].replace(TASK_ID, task_id).replace(VERSION, version)
+
+
+def shown_version(html: str) -> str:
+    """The status version a task page (or a status box) carries in its hx-get URL."""
+    match = re.search(r'hx-get="[^"]*/status\?v=([^"&]+)"', html)
+    if match is None:
+        raise RuntimeError("the page's status box carries no version (hx-get …/status?v=…)")
+    return match.group(1)
 
 
 def capture(image: bytes) -> dict:
@@ -55,7 +67,7 @@ def capture(image: bytes) -> dict:
                     page.goto(f"{console.url}/tasks/{task_id}")
                     # The fragment refreshes itself every few seconds; the first refresh is the request.
                     with page.expect_request(
-                        lambda r: r.url.endswith(f"/tasks/{task_id}/status"), timeout=30_000
+                        lambda r: f"/tasks/{task_id}/status" in r.url, timeout=30_000
                     ) as info:
                         pass
                     request = info.value
@@ -78,7 +90,7 @@ def capture(image: bytes) -> dict:
         "htmx": htmx_version,
         "platform": platform.platform(),
         "method": request.method,
-        "path": path.replace(task_id, TASK_ID),
+        "path": VERSION_PARAM.sub(VERSION, path.replace(task_id, TASK_ID)),
         "status_seen": status,
         "dropped_headers": sorted(DROPPED),
         "headers": kept,

@@ -87,6 +87,7 @@ def run(
     seconds: float,
     headers: dict[str, str] | None = None,
     range_size: int | None = None,
+    follow_version: bool = False,
     timeout_seconds: float = 30.0,
 ) -> WrkResult:
     wrk = require_wrk()
@@ -109,6 +110,8 @@ def run(
         env = os.environ | {"WRK_REPORT": str(report)}
         if range_size is not None:
             env["WRK_RANGE_SIZE"] = str(range_size)
+        if follow_version:
+            env["WRK_FOLLOW_VERSION"] = "1"
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         completed = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120, env=env)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)

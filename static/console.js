@@ -437,6 +437,17 @@
     }).join(" ");
   }
 
+  // Between two changes the status poll answers 204 and the box stays as it is; the elapsed time
+  // counts on here from what the server last rendered, measured on this page's own clock.
+  function tickElapsed() {
+    document.querySelectorAll("[data-elapsed][data-ticking]").forEach(function (node) {
+      if (node.elapsedSince === undefined) node.elapsedSince = Date.now() - Number(node.dataset.elapsed) * 1000;
+      var seconds = Math.max(0, Math.floor((Date.now() - node.elapsedSince) / 1000));
+      node.textContent = node.dataset.elapsedLabel.replace("{n}", String(seconds));
+    });
+  }
+  window.setInterval(tickElapsed, 1000);
+
   // ---- Events ----
 
   document.addEventListener("change", function (event) {
@@ -608,6 +619,7 @@
     if (banner && remembered(SIM_BANNER_KEY)) banner.hidden = true;
     localizeTimes(swapped || document);
     announceStatus();
+    tickElapsed();
   }
   document.addEventListener("DOMContentLoaded", init);
   document.addEventListener("htmx:afterSettle", init);

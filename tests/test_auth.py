@@ -436,3 +436,34 @@ def test_a_refused_create_does_not_count_against_the_cap(open_console, fake_upst
         != 303
     )
     create_task(console, png)
+
+
+def test_a_status_poll_answered_from_memory_still_hides_another_accounts_task(open_console, fake_upstream, data_dir,
+                                                                              png):
+    add_account(data_dir, "alice", "alice-password")
+    add_account(data_dir, "bob", "bob-password")
+    console = open_console(fake_upstream)  # one console, so both polls meet the same in-memory versions
+    fake_upstream.auto_advance = False
+    log_in(console, "alice-password", "alice")
+    alice = dict(console.cookies)
+    task_id = create_task(console, png)
+    shown = [console.get(f"/tasks/{task_id}").text]
+
+    def settled_on_a_version() -> bool:
+        # The first upstream poll may change what the box shows: follow the box as htmx would.
+        version = re.search(r'/status\?v=([0-9a-f]+)"', shown[-1]).group(1)
+        answer = console.get(f"/tasks/{task_id}/status?v={version}", headers=HTMX)
+        shown.append(answer.text or shown[-1])
+        return answer.status_code == 204
+
+    wait_until(settled_on_a_version)
+    version = re.search(r'/status\?v=([0-9a-f]+)"', shown[-1]).group(1)
+    poll = f"/tasks/{task_id}/status?v={version}"
+
+    console.cookies.clear()
+    log_in(console, "bob-password", "bob")
+    assert console.get(poll, headers=HTMX).status_code == 404
+    console.cookies.clear()
+    assert console.get(poll, headers=HTMX).status_code in (303, 401)  # no session: the login, not a 204
+    console.cookies.update(alice)
+    assert console.get(poll, headers=HTMX).status_code == 204

@@ -86,3 +86,15 @@ def test_login_settings_read_as_an_operator_writes_them():
     with pytest.raises(ConfigError) as caught:
         load_settings(_env_file=None, CONSOLE_HISTORY="public")
     assert "CONSOLE_HISTORY" in str(caught.value)
+
+
+@pytest.mark.parametrize(("given", "kept"), [("/_protected_videos/", "/_protected_videos/"), ("/v", "/v/"), ("", None)])
+def test_accel_redirect_is_an_internal_location_path(given, kept):
+    assert load_settings(_env_file=None, CONSOLE_ACCEL_REDIRECT=given).accel_redirect == kept
+
+
+@pytest.mark.parametrize("given", ["_protected/", "http://x/videos/", "/v/../etc/", "/v?x=1"])
+def test_a_bad_accel_redirect_is_one_line(given):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_env_file=None, CONSOLE_ACCEL_REDIRECT=given)
+    assert "CONSOLE_ACCEL_REDIRECT" in str(caught.value) and "\n" not in str(caught.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -371,3 +372,23 @@ def test_a_video_that_is_not_whole_is_never_served_and_is_fetched_again(open_pol
     assert video_file(task_id).read_bytes() == FAKE_MP4 == console.get(f"/tasks/{task_id}/video.mp4").content
     assert len(upstream.cdn_calls()) == 2
     assert [p.name for p in video_file(task_id).parent.iterdir()] == [f"{task_id}.mp4"]
+
+
+def test_a_429_for_one_task_holds_back_the_polls_of_every_task(console, upstream):
+    upstream.fake.auto_advance = False
+    first = create_task(console, first_frame_url=FRAME_URL)
+    second = create_task(console, first_frame_url=FRAME_URL)
+    wait_until(lambda: upstream.polls(first) >= 1 and upstream.polls(second) >= 1)
+    upstream.fake.queue("get", status=429, body='{"error": "slow down"}', headers={"Retry-After": "60"})
+
+    def rate_limited(task_id: str) -> bool:
+        task = store_of(console).get(task_id)
+        return task is not None and "rate_limit" in (task.last_error or "")
+
+    # The 429 was one task's; the other's next poll (due within 0.2 s) is held back too, sent nowhere.
+    wait_until(lambda: rate_limited(first) and rate_limited(second), timeout=10)
+    sent = len(upstream.fake.calls("GET", "/v1/tasks/"))
+    for task_id in (first, second):
+        task = store_of(console).get(task_id)
+        assert task is not None and task.next_poll_at >= time.time() + 50 and task.is_active
+    assert len(upstream.fake.calls("GET", "/v1/tasks/")) == sent

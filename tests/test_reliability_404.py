@@ -137,7 +137,7 @@ def test_check_again_takes_a_gone_task_back_and_polls_it_now(open_console, fake_
     before = polls(fake_upstream, task_id)
     answer = console.post(f"/tasks/{task_id}/check", headers={"HX-Request": "true"})
     assert answer.status_code == 200
-    assert f'hx-get="/tasks/{task_id}/status"' in answer.text and "Check again" not in answer.text
+    assert f'hx-get="/tasks/{task_id}/status?v=' in answer.text and "Check again" not in answer.text
     task = store_of(console).get(task_id)
     assert not task.gone and task.not_found_polls == 0 and task.finished_at is None
     # "Now": the poller asks without the clock moving.

@@ -9,6 +9,7 @@ import html
 import json
 import logging
 import re
+import sqlite3
 
 import pytest
 
@@ -87,7 +88,7 @@ def test_status_fragment_polls_while_active_and_answers_286_once_settled(console
     pending = console.get(url)
     assert pending.status_code == 200
     assert pending.text.lstrip().startswith('<div id="task-status"') and "<html" not in pending.text
-    assert f'hx-get="{url}"' in pending.text and 'hx-trigger="every 2s"' in pending.text
+    assert re.search(f'hx-get="{url}\\?v=[0-9a-f]{{16}}"', pending.text) and 'hx-trigger="every 2s"' in pending.text
     assert 'hx-swap="outerHTML"' in pending.text and 'data-settled="false"' in pending.text
     assert f'hx-post="/tasks/{task_id}/cancel"' in pending.text
 
@@ -105,6 +106,70 @@ def test_status_fragment_polls_while_active_and_answers_286_once_settled(console
     assert f'<video class="result-video" controls autoplay muted loop playsinline preload="auto" ' \
            f'src="/tasks/{task_id}/video.mp4">' in done.text
     assert f'href="/tasks/{task_id}/video.mp4?download=1"' in done.text
+
+
+def shown_version(fragment: str) -> str:
+    """The version a status box carries in its hx-get URL, as the page sends it back."""
+    match = re.search(r'hx-get="[^"]*/status\?v=([^"&]+)"', fragment)
+    assert match, "the status box carries no version"
+    return match.group(1)
+
+
+def test_status_poll_of_an_unchanged_task_is_204_until_it_changes_then_286_once_settled(
+    console, fake_upstream, png, tmp_path
+):
+    task_id = create_task(console, png)
+    url = f"/tasks/{task_id}/status"
+    fake_upstream.tasks[task_id].update(status="RUNNING", progress=0.25)
+    wait_until(lambda: 'data-status="RUNNING"' in console.get(url).text)
+    first = console.get(url, headers=HTMX)
+    version = shown_version(first.text)
+    assert shown_version(console.get(f"/tasks/{task_id}").text) == version  # the page starts from it
+
+    # The poller rewrites the task on every poll; nothing a page shows changes, so neither does the version.
+    polls = len(fake_upstream.calls("GET", f"/v1/tasks/{task_id}"))
+    wait_until(lambda: len(fake_upstream.calls("GET", f"/v1/tasks/{task_id}")) >= polls + 2)
+    unchanged = console.get(url, params={"v": version}, headers=HTMX)
+    assert unchanged.status_code == 204 and unchanged.content == b""
+
+    # Answered from memory: with the row gone behind the store's back, the poll still says "unchanged".
+    with sqlite3.connect(tmp_path / "data" / "console.db") as db:
+        row = db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        columns = [c[0] for c in db.execute("SELECT * FROM tasks LIMIT 0").description]
+        db.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
+    assert console.get(url, params={"v": version}).status_code == 204
+    with sqlite3.connect(tmp_path / "data" / "console.db") as db:
+        db.execute(f"INSERT INTO tasks ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", row)
+
+    # A stale or foreign version gets the whole box, with the current version to send next time.
+    for stale in ("", "0" * 16, version + "x"):
+        full = console.get(url, params={"v": stale}, headers=HTMX)
+        assert full.status_code == 200 and shown_version(full.text) == version
+
+    fake_upstream.tasks[task_id].update(progress=0.5)
+    wait_until(lambda: console.get(url, params={"v": version}).status_code == 200)
+    changed = console.get(url, params={"v": version}, headers=HTMX)
+    assert '<progress max="100" value="50"' in changed.text
+    newer = shown_version(changed.text)
+    assert newer != version and console.get(url, params={"v": newer}).status_code == 204
+
+    succeed(fake_upstream, task_id)
+    wait_until(lambda: console.get(url, params={"v": newer}).status_code == 286)
+    done = console.get(url, params={"v": newer})
+    assert 'data-settled="true"' in done.text and "hx-get" not in done.text
+
+
+def test_elapsed_time_is_rendered_for_the_browser_to_count_on_while_the_task_runs(console, fake_upstream, png):
+    task_id = create_task(console, png)
+    running = console.get(f"/tasks/{task_id}/status").text
+    pattern = r'<span class="elapsed" data-elapsed="(\d+)" data-elapsed-label="([^"]+)" data-ticking>'
+    elapsed = re.search(pattern, running)
+    assert elapsed and elapsed.group(2) == "{n} s elapsed"
+    zh = console.get(f"/tasks/{task_id}/status", headers={"Accept-Language": "zh-CN"}).text
+    assert 'data-elapsed-label="已用时 {n} 秒"' in zh
+    fake_upstream.tasks[task_id].update(status="FAILED", failure="no", failureCode="INTERNAL")
+    wait_until(lambda: console.get(f"/tasks/{task_id}/status").status_code == 286)
+    assert "data-ticking" not in console.get(f"/tasks/{task_id}/status").text
 
 
 def test_a_failed_task_is_explained_and_settled(console, fake_upstream, png):
@@ -205,6 +270,29 @@ def test_no_video_yet_is_404(console, png):
     task_id = create_task(console, png)
     assert console.get(f"/tasks/{task_id}/video.mp4").status_code == 404
     assert console.get("/tasks/never-created/video.mp4").status_code == 404
+
+
+ACCEL = {"CONSOLE_ACCEL_REDIRECT": "/_protected_videos/"}
+
+
+def test_with_accel_redirect_the_console_names_the_file_for_nginx_and_sends_no_bytes(
+    open_console, fake_upstream, console, finished, tmp_path
+):
+    behind_nginx = open_console(fake_upstream, CONSOLE_DATA_DIR=tmp_path / "data", **ACCEL)
+    for query, disposition in (({}, "inline"), ({"download": "1"}, "attachment")):
+        response = behind_nginx.get(f"/tasks/{finished}/video.mp4", params=query, headers={"Range": "bytes=0-9"})
+        assert response.status_code == 200 and response.content == b""
+        assert response.headers["x-accel-redirect"] == f"/_protected_videos/{finished}.mp4"
+        assert response.headers["content-type"] == "video/mp4"
+        assert response.headers["content-disposition"] == f'{disposition}; filename="runway-{finished}.mp4"'
+
+
+def test_with_accel_redirect_a_task_without_a_video_is_still_refused(open_console, fake_upstream, png):
+    behind_nginx = open_console(fake_upstream, **ACCEL)
+    task_id = create_task(behind_nginx, png)
+    for path in (f"/tasks/{task_id}/video.mp4", "/tasks/never-created/video.mp4", "/tasks/..%2Fconsole.db/video.mp4"):
+        response = behind_nginx.get(path)
+        assert response.status_code == 404 and "x-accel-redirect" not in response.headers
 
 
 # --- cancelling --------------------------------------------------------------------------------

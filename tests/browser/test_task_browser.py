@@ -12,6 +12,7 @@ from app.routers.tasks import STATUS_REFRESH_SECONDS
 from tests.browser.actions import EN, VIDEO_TIMEOUT_MS, fill_and_generate, task_url_pattern, wait_for_playing_video
 
 STATUS_REFRESH_MS = STATUS_REFRESH_SECONDS * 1000
+STATUS_POLL = re.compile(r"/status(\?v=[^&]+)?$")  # the page sends the version it shows
 # htmx announces each request it is about to send; counted in the page, as the timers fire.
 COUNT_POLLS = (
     "() => { window.__polls = 0;"
@@ -70,7 +71,7 @@ def test_moderation_failure_is_explained_and_polling_stops(page, console_url, fr
 
     # Polling really stopped: no status request over two more refresh periods.
     polls: list[str] = []
-    page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/status") else None)
+    page.on("request", lambda r: polls.append(r.url) if STATUS_POLL.search(r.url) else None)
     page.evaluate("() => { window.__polls = 0; }")
     page.clock.run_for(2 * STATUS_REFRESH_MS + 500)
     assert page.evaluate("() => window.__polls") == 0
@@ -142,7 +143,45 @@ def test_under_a_path_prefix(page, make_settings, serve, frame_files):
     assert 4.5 <= float(video["duration"]) <= 5.5
 
     http = [u for u in requested if u.startswith(("http:", "https:"))]
-    assert any(u.endswith("/status") for u in http), "the status was never polled"
+    assert any(STATUS_POLL.search(u) for u in http), "the status was never polled"
     outside = [u for u in http if not u.startswith(base + "/runway/")]
     assert outside == [], outside
     assert all(u.startswith(("http:", "blob:")) for u in requested), requested
+
+
+def test_an_unchanged_task_is_answered_204_the_box_stays_and_its_elapsed_time_counts_on(page, console, frame_files):
+    first, _ = frame_files
+    url = console(SIMULATOR_PENDING_SECONDS=0, SIMULATOR_RUNNING_SECONDS=3600).url
+    page.clock.install()
+    page.goto(url + "/")
+    fill_and_generate(page, first, None, "a slow sunrise over the bay")
+    page.wait_for_url(task_url_pattern(url))
+    status = page.locator("#task-status")
+    answers: list[tuple[str, int]] = []
+    page.on("response", lambda r: answers.append((r.url, r.status)) if "/status" in r.url else None)
+
+    # The page's own polls, against the real server: once the box shows RUNNING, an answer is 204.
+    for _ in range(40):
+        status.evaluate("(box) => { box.dataset.replaced = 'no'; }")
+        answers.clear()
+        with page.expect_response(lambda r: "/status" in r.url):
+            page.clock.run_for(STATUS_REFRESH_MS)
+        if answers and answers[-1][1] == 204:
+            break
+    assert answers and answers[-1][1] == 204, answers
+    assert "?v=" in answers[-1][0]  # the page sent the version it shows
+    expect(page.locator("#task-status[data-replaced]")).to_have_count(1)  # 204: nothing swapped
+
+    # While the server keeps saying "unchanged", polling goes on and the elapsed time counts in the page.
+    page.route("**/status?v=*", lambda route: route.fulfill(status=204, body=""))
+    page.evaluate(COUNT_POLLS)
+    elapsed = status.locator(".elapsed")
+    before = int(re.search(r"\d+", elapsed.inner_text()).group())
+    for _ in range(5):
+        with page.expect_response(lambda r: "/status" in r.url):
+            page.clock.run_for(STATUS_REFRESH_MS)
+    assert page.evaluate("() => window.__polls") >= 5
+    expect(page.locator("#task-status[data-replaced]")).to_have_count(1)
+    after = int(re.search(r"\d+", elapsed.inner_text()).group())
+    assert after - before >= 9, (before, after)
+    assert elapsed.inner_text() == EN["task.elapsed"].format(seconds=after)
