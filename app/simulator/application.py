@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.catalogue import Catalogue
 from app.netguard import AsyncResolver
+from app.simulator.faults import FaultInjector, FaultLog, parse_faults
 from app.simulator.http import EXCEPTION_HANDLERS, ROUTES
 from app.simulator.settings import SimulatorSettings
 from app.simulator.tasks import Simulator
@@ -44,6 +45,15 @@ def create_simulator_app(
             await run_in_threadpool(app.state.simulator.close)
 
     app = Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    if settings.faults:
+        app.state.faults = FaultLog({})
+        app.add_middleware(
+            FaultInjector,
+            rates=parse_faults(settings.faults),
+            seed=settings.fault_seed,
+            timeout_seconds=settings.fault_timeout_seconds,
+            log=app.state.faults,
+        )
     app.state.simulator = Simulator(
         catalogue,
         settings,

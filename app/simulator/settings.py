@@ -34,6 +34,10 @@ class SimulatorSettings(BaseSettings):
     allow_private_images: bool = False
     upload_max_mb: float = Field(default=200.0, gt=0, le=1024)
     upload_ttl_seconds: float = Field(default=86400.0, gt=0)
+    # Misbehaviour on purpose (app/simulator/faults.py): "429=0.05,502=0.05,cdntrunc=0.05", per request.
+    faults: str = ""
+    fault_seed: int | None = None
+    fault_timeout_seconds: float = Field(default=35.0, ge=0)
 
     @field_validator("api_secret")
     @classmethod
@@ -41,6 +45,19 @@ class SimulatorSettings(BaseSettings):
         if value is not None and not value.get_secret_value().strip():
             return None
         return value
+
+    @field_validator("faults")
+    @classmethod
+    def _check_faults(cls, value: str) -> str:
+        from app.simulator.faults import parse_faults
+
+        parse_faults(value)
+        return value
+
+    @field_validator("fault_seed", mode="before")
+    @classmethod
+    def _blank_seed_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("daily_limit", mode="before")
     @classmethod
