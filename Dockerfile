@@ -1,5 +1,6 @@
 # runway-console: docker build -t runway-console . && docker run -p 8000:8000 -v runway-data:/data runway-console
-# Pillow and PyAV ship manylinux wheels with their codecs, so the slim image needs no system packages.
+# Pillow and PyAV ship manylinux wheels with their codecs, so the slim image needs no system packages;
+# so do uvloop and httptools, which `runway-console serve` runs on (README "Performance").
 FROM python:3.12-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./

@@ -121,7 +121,9 @@ def _run_console(args: argparse.Namespace) -> int:
     print(f"runway-console: http://{host}:{port}{settings.root_path}/  (upstream: {upstream})", file=sys.stderr)
     # X-Forwarded-* are read by app/client.py, from CONSOLE_TRUSTED_PROXIES only; uvicorn's own
     # handling would believe them from its own (different) list.
-    uvicorn.run(app, host=host, port=port, proxy_headers=False, log_level="info")
+    # httptools and uvloop (dependencies, chosen by measurement: README "Performance"); uvicorn keeps
+    # the app in this one process, which the poller and the crash-safety guarantees assume.
+    uvicorn.run(app, host=host, port=port, proxy_headers=False, log_level="info", loop="uvloop", http="httptools")
     return 0
 
 

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
-import av
 from PIL import Image, ImageOps
 
 from app.catalogue import RATIO_PATTERN
@@ -71,6 +70,8 @@ def render_video(
 
 
 def _encode(frames: Iterator[Image.Image], temp: Path, size: tuple[int, int], fps: int) -> None:
+    import av  # here, not at the top: a console start-up imports this module without rendering
+
     time_base = Fraction(1, fps)
     # faststart moves the index to the front so browsers can start playing before the end.
     with av.open(str(temp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
