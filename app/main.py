@@ -38,7 +38,7 @@ from app.poller import MAX_BACKOFF_SECONDS, GoneRule, TaskPoller
 from app.ratelimit import UpstreamPace
 from app.rendering import build_templates, render, wants_json
 from app.resources import asset_dir
-from app.routers import api, auth, pages, tasks
+from app.routers import api, auth, compare, pages, tasks
 from app.sessions import session_key
 from app.signing import UrlSigner, load_or_create_secret
 from app.simulator import create_simulator_app
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(api.router)
     # A relay-style base URL (…/runwayml) works too, as it does on relays.
     app.include_router(api.router, prefix=api.RELAY_PREFIX)
+    app.include_router(compare.router)
     _install_error_pages(app)
     # Outermost last: root path, security headers, the client as it connected (trusted proxies
     # only), then the cross-origin check and the login guard, before any route runs.

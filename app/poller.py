@@ -94,6 +94,7 @@ class TaskPoller:
         *,
         origin: TaskOrigin = TaskOrigin.CONSOLE,
         owner: str | None = None,
+        comparison_id: str | None = None,
     ) -> TaskRecord:
         """Create the task upstream and record it; raises UpstreamError (then nothing is recorded),
         or SubmissionNotRecorded (then nothing was sent).
@@ -122,7 +123,9 @@ class TaskPoller:
             # Cancelled mid-call (the client went away, shutdown): the upstream may have the task.
             self.store.recover_submissions(self.clock(), intent_id)
             raise
-        return self.add_submitted(created, submission, notes, origin=origin, owner=owner, intent_id=intent_id)
+        return self.add_submitted(
+            created, submission, notes, origin=origin, owner=owner, intent_id=intent_id, comparison_id=comparison_id
+        )
 
     def add_submitted(
         self,
@@ -133,6 +136,7 @@ class TaskPoller:
         origin: TaskOrigin = TaskOrigin.CONSOLE,
         owner: str | None = None,
         intent_id: str | None = None,
+        comparison_id: str | None = None,
     ) -> TaskRecord:
         """Record a task this console just created upstream, and start following it."""
         now = self.clock()
@@ -145,6 +149,8 @@ class TaskPoller:
             next_poll_at=now + self.interval,
             origin=origin,
             owner=owner,
+            comparison_id=comparison_id,
+            response=created.document,
         )
         try:
             if intent_id is None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from app.clock import Clock, system_clock
+from app.comparisons import Comparison
 from app.files import write_atomically
 from app.tasks import (
     ACTIVE_STATUSES,
@@ -63,6 +64,7 @@ class TaskStore(Protocol):
 
     def active_by_model(self) -> dict[str, int]:
         """How many unfinished tasks each model has."""
+
     def begin_submission(self, intent_id: str, interrupted: TaskRecord) -> None:
         """Note, before the upstream is called, a submission in progress and what it becomes if we die."""
 
@@ -71,6 +73,11 @@ class TaskStore(Protocol):
 
     def recover_submissions(self, now: float, intent_id: str | None = None) -> list[TaskRecord]:
         """Turn submissions still noted as in progress (all, or one) into their interrupted records."""
+
+    def insert_comparison(self, comparison: Comparison) -> None:
+        """Add a comparison, or replace its entries once its tasks have been started."""
+
+    def get_comparison(self, comparison_id: str) -> Comparison | None: ...
 
     def close(self) -> None: ...
 
@@ -224,6 +231,23 @@ MIGRATIONS: tuple[Sequence[str], ...] = (
             started_at REAL NOT NULL,
             interrupted_json TEXT NOT NULL
         )""",
+    ),
+    # 6: comparisons (several models and/or seeds from one form), the link of a task to its comparison,
+    # and the upstream's last answer about each task (shown to developers as it came).
+    (
+        """CREATE TABLE comparisons (
+            id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            submitted_at REAL NOT NULL,
+            ratio TEXT NOT NULL,
+            duration INTEGER NOT NULL,
+            prompt TEXT NOT NULL,
+            entries_json TEXT NOT NULL,
+            owner TEXT
+        )""",
+        "ALTER TABLE tasks ADD COLUMN comparison_id TEXT",
+        "CREATE INDEX tasks_by_comparison ON tasks (comparison_id) WHERE comparison_id IS NOT NULL",
+        "ALTER TABLE tasks ADD COLUMN last_response_json TEXT",
     ),
 )
 
@@ -462,6 +486,40 @@ class SqliteTaskStore:
         for record in recovered:
             self._written(record)
         return recovered
+
+    def insert_comparison(self, comparison: Comparison) -> None:
+        with self._locked() as db:
+            db.execute(
+                """INSERT OR REPLACE INTO comparisons
+                   (id, created_at, submitted_at, ratio, duration, prompt, entries_json, owner)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    comparison.id,
+                    comparison.created_at,
+                    comparison.submitted_at,
+                    comparison.ratio,
+                    comparison.duration,
+                    comparison.prompt,
+                    comparison.entries_json(),
+                    comparison.owner,
+                ),
+            )
+
+    def get_comparison(self, comparison_id: str) -> Comparison | None:
+        with self._locked() as db:
+            row = db.execute("SELECT * FROM comparisons WHERE id = ?", (comparison_id,)).fetchone()
+        if row is None:
+            return None
+        return Comparison(
+            id=row["id"],
+            created_at=row["created_at"],
+            submitted_at=row["submitted_at"],
+            ratio=row["ratio"],
+            duration=row["duration"],
+            prompt=row["prompt"],
+            entries=Comparison.entries_from_json(row["entries_json"]),
+            owner=row["owner"],
+        )
 
 
 @contextmanager

@@ -193,6 +193,10 @@ class TaskRecord:
         if self.owner and self.owner.startswith(TOKEN_OWNER_PREFIX):
             return self.owner.removeprefix(TOKEN_OWNER_PREFIX)
         return None
+    # The comparison this task was started in, if any (app/comparisons.py).
+    comparison_id: str | None = None
+    # The upstream's last answer about this task (create or poll), as JSON, with the key scrubbed.
+    last_response_json: str | None = None
 
     @property
     def is_active(self) -> bool:
@@ -224,6 +228,10 @@ class TaskRecord:
     def notes(self) -> StoredNotes:
         return json.loads(self.notes_json) if self.notes_json else {}
 
+    def last_response(self) -> dict[str, Any] | None:
+        """The upstream's last answer about this task, or None when none was kept."""
+        return json.loads(self.last_response_json) if self.last_response_json else None
+
 
 TASK_FIELDS = tuple(f.name for f in fields(TaskRecord))
 
@@ -238,8 +246,11 @@ def submitted_task(
     next_poll_at: float,
     origin: TaskOrigin = TaskOrigin.CONSOLE,
     owner: str | None = None,
+    comparison_id: str | None = None,
+    response: dict[str, Any] | None = None,
 ) -> TaskRecord:
-    """The record of a task this console just submitted (through the form, or the API for `owner`)."""
+    """The record of a task this console just submitted (through the form, or the API for `owner`);
+    `response` is the upstream's answer to the create."""
     first, last = submission.frame_at("first"), submission.frame_at("last")
     return TaskRecord(
         id=task_id,
@@ -263,6 +274,8 @@ def submitted_task(
         notes_json=json.dumps({position: pairs for position, pairs in notes.items() if pairs}),
         estimated_cost=estimated_cost,
         next_poll_at=next_poll_at,
+        comparison_id=comparison_id,
+        last_response_json=_document_json(response),
     )
 
 
@@ -308,6 +321,10 @@ def record_from_json(text: str) -> TaskRecord:
     return TaskRecord(**known)
 
 
+def _document_json(document: dict[str, Any] | None) -> str | None:
+    return json.dumps(document, ensure_ascii=False) if document is not None else None
+
+
 def opened_task(task_id: str, document: dict[str, Any], *, now: float, next_poll_at: float) -> TaskRecord:
     """The record of a task created elsewhere, from the upstream's document of it."""
     task = TaskRecord(
@@ -330,7 +347,12 @@ def changes_from_document(task: TaskRecord, data: dict[str, Any], now: float) ->
     status = task.status
     if isinstance(raw_status, str) and raw_status in TaskStatus.__members__:
         status = TaskStatus(raw_status)
-    changes: dict[str, Any] = {"status": status, "last_error": None, "poll_failures": 0}
+    changes: dict[str, Any] = {
+        "status": status,
+        "last_error": None,
+        "poll_failures": 0,
+        "last_response_json": _document_json(data),
+    }
     progress = data.get("progress")
     if isinstance(progress, int | float) and not isinstance(progress, bool):
         changes["progress"] = max(0.0, min(1.0, float(progress)))

@@ -69,6 +69,8 @@ class UpstreamError(Exception):
 class CreatedTask:
     id: str
     estimated_cost: float | None
+    # The upstream's answer as it came (key scrubbed), for developers who want to see it.
+    document: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 class UpstreamClient:
@@ -135,7 +137,7 @@ class UpstreamClient:
         task_id = data.get("id")
         if not isinstance(task_id, str) or not task_id:
             raise UpstreamError(ErrorKind.PROTOCOL, response.status_code, "the answer has no task id")
-        return CreatedTask(task_id, _credits(data.get("estimatedCost")))
+        return CreatedTask(task_id, _credits(data.get("estimatedCost")), data)
 
     async def get_task(self, task_id: str) -> dict[str, Any]:
         response = await self._send("GET", f"/v1/tasks/{quote(task_id, safe='')}")

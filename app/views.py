@@ -9,8 +9,10 @@ from typing import Any
 from app.account import Account
 from app.aspects import RatioShape, browser_rules, ratio_shape
 from app.catalogue import Catalogue, utf16_units
+from app.comparisons import MAX_COMBINATIONS
 from app.failures import explain_failure
 from app.forms import FormErrors, FormValues, Message
+from app.i18n import Translator
 from app.storage import FrameStore
 from app.tasks import TaskRecord, TaskStatus, frame_ref
 from app.upstream import UpstreamClient, UpstreamError
@@ -63,6 +65,15 @@ def form_context(catalogue: Catalogue, values: FormValues, errors: FormErrors) -
         "prompt_units": utf16_units(values.promptText),
         "aspect_rules": browser_rules(),
         "catalogue_json": catalogue.as_public_json(),
+        "max_combinations": MAX_COMBINATIONS,
+    }
+
+
+def errors_json(errors: FormErrors, t: Translator) -> dict[str, object]:
+    """Form errors as API clients get them: messages by field, and general ones."""
+    return {
+        "errors": {name: [t(m.key, **m.params) for m in ms] for name, ms in errors.fields.items()},
+        "general": [t(m.key, **m.params) for m in errors.general],
     }
 
 
@@ -150,6 +161,12 @@ def request_display(task: TaskRecord, upstream: UpstreamClient, frames: FrameSto
         "body": json.dumps(body, indent=2, ensure_ascii=False),
         "curl": curl,
     }
+
+
+def last_response_display(task: TaskRecord) -> str | None:
+    """The upstream's last answer about the task, pretty-printed as it came (the key already scrubbed)."""
+    last = task.last_response()
+    return json.dumps(last, indent=2, ensure_ascii=False) if last is not None else None
 
 
 def frame_notes(task: TaskRecord) -> dict[str, list[Message]]:

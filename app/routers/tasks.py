@@ -34,11 +34,14 @@ from app.deps import (
 from app.forms import FormErrors, FormValues, Message, errors_from_upstream, parse_task_form
 from app.poller import SubmissionNotRecorded
 from app.rendering import is_htmx, render, wants_json
+from app.routers import compare
 from app.tasks import TaskRecord
 from app.upstream import ErrorKind, UpstreamError
 from app.views import (
+    errors_json,
     form_context,
     frame_notes,
+    last_response_display,
     replayable_body,
     request_display,
     task_json,
@@ -59,14 +62,7 @@ def _form_response(
 ) -> Response:
     """The form again, with messages by the fields and every value the user gave."""
     if wants_json(request):
-        t = get_translator(request)
-        return JSONResponse(
-            {
-                "errors": {name: [t(m.key, **m.params) for m in ms] for name, ms in errors.fields.items()},
-                "general": [t(m.key, **m.params) for m in errors.general],
-            },
-            status_code=status_code,
-        )
+        return JSONResponse(errors_json(errors, get_translator(request)), status_code=status_code)
     template = "_form.html" if is_htmx(request) else "index.html"
     context = form_context(catalogue, values, errors)
     context["recent"] = []
@@ -83,13 +79,22 @@ async def create_task(
     poller: PollerDep,
     gate: GateDep,
     principal: PrincipalDep,
+    store: StoreDep,
 ) -> Response:
-    """Validate the form, send the task upstream, and go to its page (303)."""
+    """Validate the form, send the task upstream, and go to its page (303); several models or seeds: a comparison."""
     try:
         form: FormData = await request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS)
     except HTTPException:
         errors = FormErrors(general=[Message("errors.form_unreadable")])
         return _form_response(request, catalogue, FormValues.defaults(catalogue), errors, 400)
+    if compare.is_comparison_form(form):
+        try:
+            return await compare.create_comparison(
+                request, form, catalogue=catalogue, settings=settings, store=store,
+                frames=frames, poller=poller, image_slots=image_slots, gate=gate, principal=principal,
+            )
+        finally:
+            await form.close()
     values, submission, errors = await parse_task_form(
         form,
         catalogue=catalogue,
@@ -148,12 +153,13 @@ async def show_task(
     version: StatusVersionDep,
     task: OpenedTaskDep,
     catalogue: CatalogueDep,
+    settings: SettingsDep,
     upstream: UpstreamDep,
     frames: FramesDep,
     poller: PollerDep,
     clock: ClockDep,
 ) -> Response:
-    """The task page: parameters, live status, the video when it is ready, the exact request."""
+    """The task page: parameters, live status, the video when it is ready, the exact request as code."""
     if not task.is_settled:
         poller.wake()
     if wants_json(request):
@@ -163,6 +169,8 @@ async def show_task(
         "notes": frame_notes(task),
         "refresh_seconds": STATUS_REFRESH_SECONDS,
         "status_version": version,
+        "code": compare.task_snippets(task, settings, upstream),
+        "last_response": last_response_display(task),
     }
     return render(request, "task.html", context)
 
