@@ -17,7 +17,7 @@
     box.dataset.codeTabsReady = "true";
     box.querySelector("[data-code-tablist]").hidden = false;
     box.querySelectorAll("[data-code-title]").forEach(function (title) { title.hidden = true; });
-    box.querySelectorAll("[data-copy]").forEach(function (button) { button.hidden = false; });
+    box.querySelectorAll("[data-copy-code]").forEach(function (button) { button.hidden = false; });
     select(box, box.querySelector("[data-code-tab]"));
   }
 
@@ -41,12 +41,12 @@
   document.addEventListener("click", function (event) {
     var tab = event.target.closest("[data-code-tab]");
     if (tab) { select(tab.closest("[data-code-tabs]"), tab); return; }
-    var button = event.target.closest("[data-copy]");
+    var button = event.target.closest("[data-copy-code]");
     if (!button) return;
     var box = button.closest("[data-code-tabs]");
-    var status = box.querySelector("[data-copy-status]");
+    var status = box.querySelector("[data-code-copy-status]");
     var label = button.textContent;
-    copyText(document.getElementById(button.dataset.copy).textContent).then(function () {
+    copyText(document.getElementById(button.dataset.copyCode).textContent).then(function () {
       button.textContent = button.dataset.copied;
       status.textContent = button.dataset.copied;
       window.setTimeout(function () { button.textContent = label; }, 1500);

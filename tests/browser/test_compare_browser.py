@@ -106,8 +106,8 @@ def test_code_tabs_switch_and_copy(page, console_url, frame_files):
     expect(page.get_by_role("tab", name=EN["code.label_httpx"])).to_be_focused()
     expect(page.locator("#code-httpx")).to_be_visible()
 
-    page.locator("#code-httpx [data-copy]").click()
-    expect(page.locator("#code-httpx [data-copy]")).to_have_text(EN["code.copied"])
+    page.locator("#code-httpx [data-copy-code]").click()
+    expect(page.locator("#code-httpx [data-copy-code]")).to_have_text(EN["code.copied"])
     copied = page.evaluate("() => navigator.clipboard.readText()")
     assert copied.startswith("import base64") and "httpx.Client(" in copied
     page.wait_for_function(SETTLED, timeout=VIDEO_TIMEOUT_MS)
