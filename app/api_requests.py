@@ -203,7 +203,7 @@ async def _frame(
         if len(uri) > max_image_bytes * 4 // 3 + 256:
             raise ImageProblem("upload_too_large", max_mb=round(max_image_bytes / 1024 / 1024, 1))
         return await intake.from_data_uri(uri, ref.position)
-    return intake.from_url(uri, ref.position), []
+    return await intake.from_url(uri, ref.position), []
 
 
 def _add_rule_issues(reading: _Reading, issues: list[RuleIssue], refs: list[_ImageRef]) -> None:

@@ -17,6 +17,9 @@ from app.simulator.settings import SimulatorSettings
 SIMULATOR_KEY = "simulator-key"
 # Only a proxy on this machine may speak for the client (X-Forwarded-For, -Proto, -Host).
 DEFAULT_TRUSTED_PROXIES = "127.0.0.0/8,::1"
+# What a task form carries besides its two frames: the other fields and the multipart framing.
+FORM_OVERHEAD_BYTES = 1024 * 1024
+MIB = 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -48,6 +51,16 @@ class Settings(BaseSettings):
     # Requests a second to the upstream API, all tasks and pages together, evenly spaced.
     upstream_rps: float = Field(default=10.0, gt=0, validation_alias="CONSOLE_UPSTREAM_RPS")
     max_upload_mb: float = Field(default=20.0, gt=0, validation_alias="CONSOLE_MAX_UPLOAD_MB")
+    # Bodies other than the task form: JSON API calls, and small forms (login, cancel…).
+    max_json_mb: float | None = Field(default=None, gt=0, validation_alias="CONSOLE_MAX_JSON_MB")
+    max_form_kb: float = Field(default=256.0, gt=0, validation_alias="CONSOLE_MAX_FORM_KB")
+    max_video_mb: float = Field(default=512.0, gt=0, validation_alias="CONSOLE_MAX_VIDEO_MB")
+    # Hosts (host, host:port or a URL) the console may download results from even on a private
+    # address, besides the upstream's own origin; comma-separated.
+    media_hosts: str = Field(default="", validation_alias="CONSOLE_MEDIA_HOSTS")
+    # Decoding uploads: the pixels of one image at most, and of all images being decoded at once.
+    max_image_mp: float = Field(default=80.0, gt=0, le=89, validation_alias="CONSOLE_MAX_IMAGE_MP")
+    decode_budget_mp: float = Field(default=100.0, gt=0, validation_alias="CONSOLE_DECODE_BUDGET_MP")
     default_language: str = Field(default="en", validation_alias="CONSOLE_DEFAULT_LANGUAGE")
     # The Runway-compatible API at /v1/… (README "Scripts and the Runway API").
     api_tokens: SecretStr | None = Field(default=None, validation_alias="CONSOLE_API_TOKENS")
@@ -94,6 +107,19 @@ class Settings(BaseSettings):
             )
         if parts.query or parts.fragment:
             raise ValueError("must not contain a query string or fragment")
+        return value
+
+    @field_validator("media_hosts")
+    @classmethod
+    def _check_media_hosts(cls, value: str) -> str:
+        from app.netguard import parse_allowed_host
+
+        for entry in value.split(","):
+            if entry.strip():
+                try:
+                    parse_allowed_host(entry)
+                except ValueError as exc:
+                    raise ValueError(f"{exc}; give host, host:port or a URL, comma-separated") from None
         return value
 
     @field_validator("api_secret", "password")
@@ -196,6 +222,38 @@ class Settings(BaseSettings):
     @property
     def api_upload_max_bytes(self) -> int:
         return int(self.api_upload_max_mb * 1024 * 1024)
+
+    @property
+    def max_task_form_bytes(self) -> int:
+        """The largest task form body: two frames of the upload limit and the rest of the form."""
+        return 2 * self.max_upload_bytes + FORM_OVERHEAD_BYTES
+
+    @property
+    def max_json_bytes(self) -> int:
+        """Unset: room for two frames of the upload limit as base64 data URIs (the API's create)."""
+        if self.max_json_mb is not None:
+            return int(self.max_json_mb * MIB)
+        return 2 * (self.max_upload_bytes * 4 // 3) + FORM_OVERHEAD_BYTES
+
+    @property
+    def max_form_bytes(self) -> int:
+        return int(self.max_form_kb * 1024)
+
+    @property
+    def max_video_bytes(self) -> int:
+        return int(self.max_video_mb * MIB)
+
+    @property
+    def media_host_list(self) -> list[str]:
+        return [entry.strip() for entry in self.media_hosts.split(",") if entry.strip()]
+
+    @property
+    def max_image_pixels(self) -> int:
+        return int(self.max_image_mp * 1_000_000)
+
+    @property
+    def decode_budget_pixels(self) -> int:
+        return int(self.decode_budget_mp * 1_000_000)
 
     def configured_api_tokens(self) -> dict[str, str]:
         """CONSOLE_API_TOKENS as name → token (an empty dict when unset)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from anyio import CapacityLimiter
 from fastapi import Depends, HTTPException, Request
 
 from app.account import AccountCache
@@ -20,7 +19,10 @@ from app.catalogue import Catalogue
 from app.clock import Clock
 from app.config import Settings
 from app.i18n import Translator
+from app.images import PixelBudget
+from app.intake import FrameIntake
 from app.media import VideoStore
+from app.netguard import AsyncResolver
 from app.poller import TaskPoller
 from app.rendering import request_translator
 from app.signing import UrlSigner
@@ -39,10 +41,12 @@ class Services:
     videos: VideoStore
     upstream: UpstreamClient
     poller: TaskPoller
-    image_slots: CapacityLimiter
+    decode_budget: PixelBudget
     clock: Clock
     gate: Gate
     versions: TaskVersions
+    # DNS for the checks made at submit time (tests give their own); None is the system's.
+    resolver: AsyncResolver | None = None
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,11 @@ async def get_videos(services: Annotated[Services, Depends(get_services)]) -> Vi
     return services.videos
 
 
-async def get_image_slots(services: Annotated[Services, Depends(get_services)]) -> CapacityLimiter:
-    return services.image_slots
+async def get_frame_intake(
+    services: Annotated[Services, Depends(get_services)], settings: Annotated[Settings, Depends(get_settings)]
+) -> FrameIntake:
+    """How this request takes frames in: the shared pixel budget, the image ceiling, the resolver."""
+    return FrameIntake(services.frames, services.decode_budget, settings.max_image_pixels, services.resolver)
 
 
 async def get_poller(services: Annotated[Services, Depends(get_services)]) -> TaskPoller:
@@ -188,7 +195,7 @@ TranslatorDep = Annotated[Translator, Depends(current_translator)]
 StoreDep = Annotated[TaskStore, Depends(get_store)]
 UpstreamDep = Annotated[UpstreamClient, Depends(get_upstream)]
 FramesDep = Annotated[FrameStore, Depends(get_frames)]
-ImageSlotsDep = Annotated[CapacityLimiter, Depends(get_image_slots)]
+FrameIntakeDep = Annotated[FrameIntake, Depends(get_frame_intake)]
 VideosDep = Annotated[VideoStore, Depends(get_videos)]
 PollerDep = Annotated[TaskPoller, Depends(get_poller)]
 ClockDep = Annotated[Clock, Depends(get_clock)]

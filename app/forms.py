@@ -9,13 +9,15 @@ nothing even though browsers cannot re-fill a file input.
 
 from __future__ import annotations
 
-from contextlib import suppress
+from contextlib import aclosing, suppress
 from dataclasses import dataclass, field
+from urllib.parse import unquote_to_bytes
 
-from anyio import CapacityLimiter
 from PIL import Image, UnidentifiedImageError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import FormParser, MultiPartException, MultiPartParser, parse_options_header
+from starlette.requests import Request
 
 from app.aspects import aspect_name, cropped_share, differs_much, ratio_shape
 from app.catalogue import Catalogue
@@ -26,6 +28,84 @@ from app.tasks import Frame, StoredNotes, TaskRecord, TaskSubmission, frame_ref
 
 POSITIONS = ("first", "last")
 SCALAR_FIELDS = ("promptText", "model", "ratio", "duration", "seed", "notify_hook")
+
+
+class FormUnreadable(Exception):
+    """The body is not a form we can parse (malformed multipart, a part over its size)."""
+
+
+@dataclass
+class PostedForm:
+    """A parsed form, and the names of the text fields whose bytes were not valid in their charset."""
+
+    data: FormData
+    undecodable: frozenset[str] = frozenset()
+
+
+async def read_form(request: Request, *, max_files: int, max_fields: int, max_part_size: int) -> PostedForm:
+    """Parse a urlencoded or multipart body, keeping note of text that is not valid UTF-8.
+
+    Starlette decodes such bytes as Latin-1, which would send mojibake upstream; here the value is
+    dropped and its field named, so the form can say which field to type again.
+    Raises FormUnreadable; anything the body stream raises (a client gone, a body over its cap)
+    passes through, with the temporary files of the parts read so far closed.
+    """
+    content_type, _ = parse_options_header(request.headers.get("content-type"))
+    parser: _StrictMultiPartParser | _StrictFormParser
+    try:
+        async with aclosing(request.stream()) as stream:
+            if content_type == b"multipart/form-data":
+                parser = _StrictMultiPartParser(
+                    request.headers, stream, max_files=max_files, max_fields=max_fields, max_part_size=max_part_size
+                )
+            elif content_type == b"application/x-www-form-urlencoded":
+                parser = _StrictFormParser(request.headers, stream, max_fields=max_fields, max_part_size=max_part_size)
+            else:
+                return PostedForm(FormData())
+            data = await parser.parse()
+    except MultiPartException:
+        raise FormUnreadable() from None
+    return PostedForm(data, frozenset(parser.undecodable))
+
+
+class _StrictMultiPartParser(MultiPartParser):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.undecodable: set[str] = set()
+
+    def on_part_end(self) -> None:
+        part = self._current_part
+        if part.file is None:
+            try:
+                bytes(part.data).decode(self._charset or "utf-8")
+            except (UnicodeDecodeError, LookupError):
+                self.undecodable.add(part.field_name)
+                part.data = bytearray()
+        super().on_part_end()
+
+
+class _StrictFormParser(FormParser):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.undecodable: set[str] = set()
+
+    def on_field_end(self) -> None:
+        try:
+            name = _form_decode(self._field_name)
+        except UnicodeDecodeError:
+            name = None
+        try:
+            _form_decode(self._field_value)
+        except UnicodeDecodeError:
+            if name is not None:
+                self.undecodable.add(name)
+            self._field_value = bytearray()
+        super().on_field_end()
+
+
+def _form_decode(raw: bytearray) -> str:
+    """A urlencoded name or value as UTF-8, strictly (Starlette's parser would guess)."""
+    return unquote_to_bytes(bytes(raw).replace(b"+", b" ")).decode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -102,21 +182,24 @@ def values_from_task(task: TaskRecord, catalogue: Catalogue) -> FormValues:
 
 
 async def parse_task_form(
-    form: FormData,
+    form: FormData | PostedForm,
     *,
     catalogue: Catalogue,
-    frames: FrameStore,
+    frames: FrameStore | FrameIntake,
     max_upload_bytes: int,
-    image_slots: CapacityLimiter | None = None,
 ) -> tuple[FormValues, TaskSubmission | None, FormErrors]:
     """Read and check a posted task form; a submission is returned only when there is no error.
 
-    `image_slots` bounds how many uploads are decoded at once: a 12 MP photo costs ~130 MB while
-    Pillow holds its pixels, so concurrent uploads must not each get a thread.
+    `frames` is where frames go and what bounds their checks (a FrameIntake: the decode budget,
+    the pixel ceiling, the resolver); a bare FrameStore gets the defaults.
     """
-    intake = FrameIntake(frames, image_slots)
+    posted = form if isinstance(form, PostedForm) else PostedForm(form)
+    form = posted.data
+    intake = frames if isinstance(frames, FrameIntake) else FrameIntake(frames)
     values = _read_values(form)
     errors = FormErrors()
+    for name in sorted(posted.undecodable):
+        _add_undecodable(errors, name)
 
     duration = _parse_int(values.duration, errors, "duration", "duration_not_integer")
     seed: int | None = None
@@ -152,7 +235,7 @@ async def parse_task_form(
     spec = catalogue.get(values.model)
     # Only a ratio the model offers is a W:H the crop arithmetic can read (an unknown model's is unchecked).
     if spec is not None and values.ratio in spec.ratios:
-        values.sizes = await run_in_threadpool(_stored_sizes, chosen, frames)
+        values.sizes = await run_in_threadpool(_stored_sizes, chosen, intake.frames)
         _note_crops(values)
 
     if errors:
@@ -196,6 +279,17 @@ def _note_crops(values: FormValues) -> None:
                     },
                 )
             )
+
+
+def _add_undecodable(errors: FormErrors, name: str) -> None:
+    for position in POSITIONS:
+        if name.startswith(f"{position}_frame"):
+            errors.add(f"{position}_frame", Message("errors.text_not_utf8"))
+            return
+    if name in SCALAR_FIELDS or name == "watermark":
+        errors.add(name, Message("errors.text_not_utf8"))
+    else:
+        errors.general.append(Message("errors.field_not_utf8", {"field": name}))
 
 
 def _read_values(form: FormData) -> FormValues:
@@ -255,7 +349,7 @@ async def _read_frame(
             values.urls[position] = ""
             return frame
         if url:
-            frame = intake.from_url(url, position)
+            frame = await intake.from_url(url, position)
             values.refs[position] = ""
             return frame
         if values.refs[position]:

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import ctypes
 import hashlib
 import io
-import ipaddress
 import math
 import re
 import struct
 import warnings
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from app.netguard import url_host_problem
 
 MIME_BY_FORMAT = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 EXTENSION_BY_MIME = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
@@ -23,8 +29,13 @@ DATA_URI_MAX_BYTES = 5 * 1024 * 1024
 URL_MAX_CHARS = 2048
 RATIO_MIN, RATIO_MAX = 0.5, 2.0
 SIDE_MAX = 7999
-# Far above any real frame, low enough that a decompression bomb is refused before decoding.
+# Far above any real frame, low enough that a decompression bomb is refused before decoding
+# (and below Pillow's own bomb warning at 89 MP, so the message names our limit).
 PIXELS_MAX = 80_000_000
+# Rows of output resampled at a time when downscaling, so the full-size copy and the result are
+# the only whole bitmaps held (Pillow's two-pass resize would add a third, as big as either).
+RESIZE_BAND_ROWS = 512
+LANCZOS_SUPPORT = 3  # source pixels the filter reads on each side, per output pixel's span
 EXIF_ORIENTATION = 0x0112
 DATA_URI_PATTERN = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)(?P<params>(;[^,;]*)*?);base64,", re.I)
 
@@ -81,36 +92,137 @@ def parse_data_uri(uri: str) -> tuple[str, bytes]:
 
 
 def check_image_url(url: str) -> ImageProblem | None:
-    """Why the upstream would refuse to fetch this URL, or None if it looks acceptable."""
+    """Why the upstream would refuse to fetch this URL (or we refuse to let it), or None.
+
+    The host is read as browsers read it (netguard): an IP address in any notation, this machine
+    or a local-network name is refused. `resolve_public` is the DNS half of the check.
+    """
     if len(url) > URL_MAX_CHARS:
         return ImageProblem("url_too_long", max=URL_MAX_CHARS, count=len(url))
     try:
         parts = urlsplit(url)
-        host = parts.hostname
         _ = parts.port  # a port out of range raises here
     except ValueError:
         return ImageProblem("url_invalid")
     if parts.scheme.lower() != "https":
         return ImageProblem("url_not_https")
-    if not host or any(c.isspace() for c in url):
-        return ImageProblem("url_invalid")
-    if _reads_as_ipv4(host):
-        return ImageProblem("url_ip_host")
+    problem = url_host_problem(url)
+    return ImageProblem(problem) if problem else None
+
+
+@dataclass(frozen=True)
+class ImageSize:
+    """What an image's header says, read before any pixel is decoded."""
+
+    width: int
+    height: int
+    image_format: str
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def decode_cost(self) -> int:
+        """Pixels held at the peak of preparing it: the decoded image, plus its downscaled copy."""
+        longest = max(self.width, self.height)
+        if longest <= SIDE_MAX:
+            return self.pixels
+        scale = SIDE_MAX / longest
+        return self.pixels + int(self.width * scale) * int(self.height * scale)
+
+
+def measure_image(raw: bytes, *, max_pixels: int = PIXELS_MAX) -> ImageSize:
+    """Read an image's size and type from its header; ImageProblem if it is unreadable or too big."""
+    if not raw:
+        raise ImageProblem("image_empty")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(raw)) as image:
+                size = ImageSize(image.width, image.height, image.format or "")
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageProblem("image_pixels", max=max_pixels) from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            raise ImageProblem("image_unreadable") from None
+    if size.image_format not in MIME_BY_FORMAT:
+        raise ImageProblem("image_type", found=size.image_format or "?")
+    if size.pixels > max_pixels:
+        raise ImageProblem("image_pixels", max=max_pixels)
+    return size
+
+
+# glibc's mallopt parameter for the size above which allocations are mmapped (and unmapped on free).
+M_MMAP_THRESHOLD = -3
+BITMAP_MMAP_THRESHOLD = 1024 * 1024
+
+
+def return_bitmaps_to_the_os(threshold: int = BITMAP_MMAP_THRESHOLD) -> bool:
+    """Make large allocations (Pillow's bitmap blocks) go back to the OS when freed; True if it took.
+
+    glibc raises its mmap threshold each time a large block is freed, so after the first big image
+    later ones come from the heap of whichever worker thread decoded them and stay there: measured,
+    six 8940×8940 uploads decoded one after another still held 1.2 GB. A fixed threshold keeps the
+    process at about one image's worth. Elsewhere (musl, macOS) this is a harmless no-op.
+    """
     try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    return ImageProblem("url_ip_host")
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    return bool(mallopt(M_MMAP_THRESHOLD, threshold))
 
 
-def _reads_as_ipv4(host: str) -> bool:
-    """A host URL parsers take for an IPv4 address (2130706433, 0x7f000001, 0177.0.0.1, 127.1):
-    per the WHATWG URL standard, any host whose last label is a number. No domain name is."""
-    last = host.rstrip(".").rsplit(".", 1)[-1].lower()
-    return last.isdigit() or (last.startswith("0x") and all(c in "0123456789abcdef" for c in last[2:]))
+class PixelBudget:
+    """How many pixels may be decoded at once, across all requests: memory, not cores, is the limit.
+
+    Each decode holds `decode_cost` pixels (at most the whole budget, so any image the ceiling lets
+    through can run alone); waiters are served first come, first served, so a big image is not
+    starved by a stream of small ones.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("the pixel budget must be positive")
+        self.capacity = capacity
+        self.in_use = 0
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    @asynccontextmanager
+    async def hold(self, pixels: int) -> AsyncIterator[int]:
+        """Wait until `pixels` fit in the budget, keep them for the block; yields the weight held."""
+        weight = max(1, min(pixels, self.capacity))
+        if self._waiters or self.in_use + weight > self.capacity:
+            granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            entry = (weight, granted)
+            self._waiters.append(entry)
+            try:
+                await granted
+            except BaseException:
+                if granted.done() and not granted.cancelled():
+                    self.in_use -= weight  # granted just as we were cancelled: give it back
+                elif entry in self._waiters:
+                    self._waiters.remove(entry)
+                self._grant()
+                raise
+        else:
+            self.in_use += weight
+        try:
+            yield weight
+        finally:
+            self.in_use -= weight
+            self._grant()
+
+    def _grant(self) -> None:
+        while self._waiters and self.in_use + self._waiters[0][0] <= self.capacity:
+            weight, granted = self._waiters.popleft()
+            if granted.done():
+                continue
+            self.in_use += weight
+            granted.set_result(None)
 
 
-def open_image(raw: bytes) -> Image.Image:
+def open_image(raw: bytes, *, max_pixels: int = PIXELS_MAX) -> Image.Image:
     """Decode bytes into a fully loaded image as stored, or say why that is impossible.
 
     EXIF orientation is not applied here: prepare_image does that, and notes it.
@@ -123,13 +235,13 @@ def open_image(raw: bytes) -> Image.Image:
             image = Image.open(io.BytesIO(raw))
             if image.format not in MIME_BY_FORMAT:
                 raise ImageProblem("image_type", found=image.format or "?")
-            if image.width * image.height > PIXELS_MAX:
-                raise ImageProblem("image_pixels", max=PIXELS_MAX)
+            if image.width * image.height > max_pixels:
+                raise ImageProblem("image_pixels", max=max_pixels)
             image.load()
         except ImageProblem:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageProblem("image_pixels", max=PIXELS_MAX) from None
+            raise ImageProblem("image_pixels", max=max_pixels) from None
         except UnidentifiedImageError:
             raise ImageProblem("image_unreadable") from None
         except (OSError, SyntaxError, ValueError):
@@ -137,13 +249,13 @@ def open_image(raw: bytes) -> Image.Image:
     return image
 
 
-def prepare_image(raw: bytes, *, max_encoded: int = DATA_URI_MAX_BYTES) -> PreparedImage:
+def prepare_image(raw: bytes, *, max_encoded: int = DATA_URI_MAX_BYTES, max_pixels: int = PIXELS_MAX) -> PreparedImage:
     """Check a frame by its content and return bytes that fit the upstream's limits.
 
     The original bytes are kept when nothing needs to change; otherwise the notes say
     what was done (EXIF rotation, first frame of an animation, downscale, re-encode).
     """
-    image = open_image(raw)
+    image = open_image(raw, max_pixels=max_pixels)
     source_format = image.format or ""  # open_image refuses any image without a known format
     mime = MIME_BY_FORMAT[source_format]
     notes: list[tuple[str, dict[str, object]]] = []
@@ -165,7 +277,7 @@ def prepare_image(raw: bytes, *, max_encoded: int = DATA_URI_MAX_BYTES) -> Prepa
         raise ImageProblem("image_ratio", width=width, height=height, ratio=f"{ratio:.2f}")
     if max(width, height) > SIDE_MAX:
         scale = SIDE_MAX / max(width, height)
-        image = image.resize((max(1, int(width * scale)), max(1, int(height * scale))), Image.Resampling.LANCZOS)
+        image = _downscale(image, (max(1, int(width * scale)), max(1, int(height * scale))))
         notes.append(("note_downscaled", {"from": f"{width}×{height}", "to": "{}×{}".format(*image.size)}))
         changed = True
 
@@ -175,6 +287,28 @@ def prepare_image(raw: bytes, *, max_encoded: int = DATA_URI_MAX_BYTES) -> Prepa
     if data_uri_length(len(data), mime) > max_encoded:
         data, mime, image = _shrink_to_fit(image, len(data), mime, max_encoded, notes)
     return PreparedImage(data=data, mime=mime, width=image.width, height=image.height, notes=notes)
+
+
+def _downscale(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """A LANCZOS resize done in bands of rows, so no third full-size bitmap is ever held.
+
+    Each band is resampled from a strip of the source with the filter's reach added above and
+    below (Pillow's filter stops at the edge of what it is given), so the bands join seamlessly.
+    """
+    if image.mode in ("1", "P", "PA"):
+        image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+    out = Image.new(image.mode, size)
+    y_scale = image.height / size[1]
+    reach = math.ceil(LANCZOS_SUPPORT * max(1.0, y_scale)) + 1
+    for top in range(0, size[1], RESIZE_BAND_ROWS):
+        bottom = min(size[1], top + RESIZE_BAND_ROWS)
+        start, end = top * y_scale, bottom * y_scale
+        strip_top = max(0, int(start) - reach)
+        strip = image.crop((0, strip_top, image.width, min(image.height, math.ceil(end) + reach)))
+        box = (0.0, start - strip_top, float(image.width), end - strip_top)
+        out.paste(strip.resize((size[0], bottom - top), Image.Resampling.LANCZOS, box=box), (0, top))
+    out.info = dict(image.info)
+    return out
 
 
 def _orientation(image: Image.Image) -> int | None:

@@ -8,35 +8,62 @@ and submission produced, come from here.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from urllib.parse import urlsplit
 
-from anyio import CapacityLimiter, to_thread
+import anyio
+import httpcore
+from anyio import to_thread
 from starlette.concurrency import run_in_threadpool
 
 from app.catalogue import SEED_MAX, Catalogue, RuleIssue, check_request
-from app.images import URL_MAX_CHARS, ImageProblem, check_image_url, parse_data_uri, prepare_image
+from app.images import (
+    PIXELS_MAX,
+    URL_MAX_CHARS,
+    ImageProblem,
+    PixelBudget,
+    check_image_url,
+    measure_image,
+    parse_data_uri,
+    prepare_image,
+)
+from app.netguard import DEFAULT_PORTS, AsyncResolver, BlockedAddress, resolve_public
 from app.storage import FrameStore
 from app.tasks import Frame, TaskSubmission
 
 PreparedNotes = list[tuple[str, dict[str, object]]]
+# A frame URL's host is looked up when the task is checked; a resolver slower than this is not waited for.
+RESOLVE_TIMEOUT_SECONDS = 5.0
+DEFAULT_DECODE_BUDGET = 100_000_000
 
 
 class FrameIntake:
     """Turns an image (bytes, a data URI, an https URL, a stored ref) into a Frame ready to send.
 
     Bytes are checked and made to fit the upstream's limits (prepare_image), then kept in the frame
-    store; `slots` bounds how many are decoded at once, since a 12 MP photo costs ~130 MB while
-    Pillow holds its pixels.
+    store. `budget` bounds the pixels decoded at once across requests (a decoded pixel costs 4 bytes,
+    so memory, not the number of cores, is what runs out); an image over `max_pixels` is refused from
+    its header. `resolver` looks up frame URL hosts (None: the system's).
     """
 
-    def __init__(self, frames: FrameStore, slots: CapacityLimiter | None = None) -> None:
+    def __init__(
+        self,
+        frames: FrameStore,
+        budget: PixelBudget | None = None,
+        max_pixels: int = PIXELS_MAX,
+        resolver: AsyncResolver | None = None,
+    ) -> None:
         self.frames = frames
-        self.slots = slots or CapacityLimiter(1)
+        self.budget = budget or PixelBudget(DEFAULT_DECODE_BUDGET)
+        self.max_pixels = max_pixels
+        self.resolver = resolver
 
     async def from_bytes(self, raw: bytes, position: str) -> tuple[Frame, PreparedNotes]:
         """Raises ImageProblem when the upstream would refuse the image even after fitting it."""
-        prepared = await to_thread.run_sync(prepare_image, raw, limiter=self.slots)
+        size = measure_image(raw, max_pixels=self.max_pixels)
+        async with self.budget.hold(size.decode_cost):
+            prepared = await to_thread.run_sync(functools.partial(prepare_image, raw, max_pixels=self.max_pixels))
         ref = await run_in_threadpool(self.frames.save, prepared.data, prepared.sha256, prepared.extension)
         return Frame(position, ref=ref, data_uri=prepared.data_uri()), prepared.notes
 
@@ -44,13 +71,31 @@ class FrameIntake:
         _, raw = parse_data_uri(uri)
         return await self.from_bytes(raw, position)
 
-    @staticmethod
-    def from_url(url: str, position: str) -> Frame:
-        """An https image the upstream fetches itself; raises ImageProblem when it would refuse the URL."""
-        problem = check_image_url(url)
+    async def from_url(self, url: str, position: str) -> Frame:
+        """An https image the upstream fetches itself; raises ImageProblem when it would refuse the URL
+        or when its host leads inside (by name, or by what DNS answers for it)."""
+        problem = check_image_url(url) or await self._host_problem(url)
         if problem:
             raise problem
         return Frame(position, url=url)
+
+    async def _host_problem(self, url: str) -> ImageProblem | None:
+        """A URL whose host resolves to a private address (any of its answers) is refused.
+
+        This gives a clear message at once; what protects the server is that the console never
+        fetches frame URLs, and the simulator's fetch is guarded on the address it connects to.
+        A lookup that fails or stalls is left to the upstream, which reports the image as unreachable.
+        """
+        parts = urlsplit(url)
+        try:
+            port = parts.port or DEFAULT_PORTS["https"]
+            with anyio.fail_after(RESOLVE_TIMEOUT_SECONDS):
+                await resolve_public(parts.hostname or "", port, resolver=self.resolver)
+        except BlockedAddress:
+            return ImageProblem("url_private_host")
+        except (OSError, TimeoutError, ValueError, httpcore.ConnectError):
+            return None
+        return None
 
     def from_ref(self, ref: str, position: str) -> Frame:
         """A frame already in the store; raises ImageProblem("frame_ref_missing") when it is not."""

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from urllib.parse import urlsplit
 
-import anyio
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,12 +16,13 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
 from app.account import AccountCache
 from app.api_tokens import RateLimiter, TokenRegistry
-from app.api_uploads import ApiUploads
+from app.api_uploads import MULTIPART_OVERHEAD_BYTES, ApiUploads
 from app.auth import AuthMiddleware, Gate, is_token_authenticated
 from app.auth_store import SqliteAuthStore
 from app.backoff import Backoff
@@ -32,11 +32,14 @@ from app.clock import Clock, system_clock
 from app.config import Settings, load_settings
 from app.deps import ApiServices, Services, get_translator
 from app.files import remove_stale_parts
-from app.media import VideoDownloads, VideoStore
+from app.images import PixelBudget, return_bitmaps_to_the_os
+from app.media import MediaPolicy, VideoDownloads, VideoStore
+from app.netguard import AsyncResolver, NetPolicy, guarded_async_client
 from app.origin import CrossOriginMiddleware
 from app.poller import MAX_BACKOFF_SECONDS, GoneRule, TaskPoller
 from app.ratelimit import UpstreamPace
-from app.rendering import build_templates, render, wants_json
+from app.rendering import build_templates, is_htmx, render, wants_json
+from app.request_limits import BodyLimitMiddleware, BodyLimits, BodyTooLarge
 from app.resources import asset_dir
 from app.routers import api, auth, compare, pages, tasks
 from app.sessions import session_key
@@ -50,8 +53,10 @@ log = logging.getLogger(__name__)
 
 # The in-process simulator is reached through ASGITransport; this host never hits the network.
 SIMULATOR_BASE_URL = "http://simulator.internal"
+# Images only from this server (stored frames) or the visitor's own browser (previews of a file
+# being picked): a frame given by URL is shown as its URL, never loaded from the third party.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' data: blob: https:; media-src 'self' blob:; "
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
     "style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'self'; "
     "base-uri 'self'; form-action 'self'"
 )
@@ -62,10 +67,13 @@ SECURITY_HEADERS = {
 }
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, clock: Clock = system_clock, resolver: AsyncResolver | None = None
+) -> FastAPI:
     """Build the console. Raises ConfigError/CatalogueError with a one-line message when misconfigured.
 
-    `clock` is what the store and the poller take as "now" (tests pass one they can move).
+    `clock` is what the store and the poller take as "now" (tests pass one they can move);
+    `resolver` is the DNS every outbound check and connection uses (None: the system's).
     """
     settings = settings or load_settings()
     catalogue = load_catalogue(settings.catalogue_file)
@@ -73,7 +81,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app = FastAPI(
         title="runway-console",
         version=__version__,
-        lifespan=_lifespan_for(settings, catalogue, clock),
+        lifespan=_lifespan_for(settings, catalogue, clock, resolver),
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
@@ -90,6 +98,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.include_router(api.router, prefix=api.RELAY_PREFIX)
     app.include_router(compare.router)
     _install_error_pages(app)
+    app.add_middleware(BodyLimitMiddleware, limits=body_limits(app, settings), refuse=_refuse_body)
     # Outermost last: root path, security headers, the client as it connected (trusted proxies
     # only), then the cross-origin check and the login guard, before any route runs.
     app.add_middleware(AuthMiddleware)
@@ -100,6 +109,33 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     if settings.root_path:
         app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
     return app
+
+
+def body_limits(app: FastAPI, settings: Settings) -> BodyLimits:
+    """Each route class's body cap: the task form two frames' worth, JSON and other forms their own."""
+    return BodyLimits(
+        default=settings.max_form_bytes,
+        json=settings.max_json_bytes,
+        by_path={app.url_path_for("create_task"): settings.max_task_form_bytes},
+        # The API's upload URLs take one file of CONSOLE_API_UPLOAD_MAX_MB; its handler words the 413.
+        by_prefix={
+            f"{prefix}/v1/uploads/": settings.api_upload_max_bytes + MULTIPART_OVERHEAD_BYTES
+            for prefix in ("", api.RELAY_PREFIX)
+        },
+    )
+
+
+async def _refuse_body(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    """The 413 page for a body refused by its stated length, before any of it is read."""
+    response = await show_http_error(Request(scope, receive), BodyTooLarge(limit))
+    await response(scope, receive, send)
+
+
+def media_policy(settings: Settings, base_url: str) -> MediaPolicy:
+    """Where results may be downloaded from: public https, the upstream's origin, the operator's hosts."""
+    parts = urlsplit(base_url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return MediaPolicy(NetPolicy.build([origin, *settings.media_host_list]), origin, settings.max_video_bytes)
 
 
 class RootPathMiddleware:
@@ -130,7 +166,7 @@ def under_root_path(scope: Scope, root_path: str) -> Scope:
 
 
 def _lifespan_for(
-    settings: Settings, catalogue: Catalogue, clock: Clock
+    settings: Settings, catalogue: Catalogue, clock: Clock, resolver: AsyncResolver | None
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, object]]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
@@ -140,6 +176,7 @@ def _lifespan_for(
             # What a killed process was writing when it died; the poller fetches the video again.
             if removed := remove_stale_parts(folder):
                 log.warning("removed %d unfinished file(s) from %s", removed, folder)
+        return_bitmaps_to_the_os()
         simulator_app = None
         if settings.uses_simulator:
             simulator_app = create_simulator_app(catalogue, settings.simulator, data_dir / "simulator")
@@ -150,12 +187,16 @@ def _lifespan_for(
             )
             base_url = SIMULATOR_BASE_URL
         else:
-            http = httpx.AsyncClient(
+            base_url = settings.base_url or ""
+            # Every connection (API calls, downloads, each redirect) goes to a public address or to
+            # a host the policy trusts: the upstream's own origin and CONSOLE_MEDIA_HOSTS.
+            http = guarded_async_client(
+                media_policy(settings, base_url).net,
+                resolver=resolver,
                 follow_redirects=True,
                 headers={"User-Agent": f"runway-console/{__version__}"},
                 limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
             )
-            base_url = settings.base_url or ""
         versions = TaskVersions()
         store = SqliteTaskStore(database_path(data_dir), clock=clock, on_write=versions.record_write)
         upstream = UpstreamClient(
@@ -170,7 +211,10 @@ def _lifespan_for(
         )
         videos = VideoStore(data_dir / "videos")
         downloads = VideoDownloads(
-            videos, upstream, retry=Backoff(base=settings.poll_interval, cap=MAX_BACKOFF_SECONDS)
+            videos,
+            upstream,
+            retry=Backoff(base=settings.poll_interval, cap=MAX_BACKOFF_SECONDS),
+            policy=media_policy(settings, base_url),
         )
         poller = TaskPoller(
             store,
@@ -180,8 +224,6 @@ def _lifespan_for(
             gone_rule=GoneRule(settings.gone_after_404s, settings.gone_after_seconds),
             clock=clock,
         )
-        # One decode per core: more only queues for the CPU while each holds a full-size bitmap.
-        image_slots = anyio.CapacityLimiter(os.cpu_count() or 1)
         secret = settings.secret.get_secret_value() if settings.secret else None
         console_secret = load_or_create_secret(data_dir, secret)
         gate = Gate(
@@ -193,10 +235,11 @@ def _lifespan_for(
             videos,
             upstream,
             poller,
-            image_slots,
+            PixelBudget(settings.decode_budget_pixels),
             clock,
             gate=gate,
             versions=versions,
+            resolver=resolver,
         )
         api_services = ApiServices(
             TokenRegistry(store, settings.configured_api_tokens(), upstream_key=settings.upstream_key),
@@ -224,23 +267,35 @@ def _lifespan_for(
     return lifespan
 
 
-def _install_error_pages(app: FastAPI) -> None:
-    async def show_http_error(request: Request, exc: Exception) -> Response:
-        """Render an HTTP error as a page (or JSON for API clients)."""
-        assert isinstance(exc, StarletteHTTPException)  # registered for that class only
-        if wants_json(request):
-            return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
-        t = get_translator(request)
-        key = f"http.{exc.status_code}"
+async def show_http_error(request: Request, exc: Exception) -> Response:
+    """Render an HTTP error as a page (or JSON for API clients)."""
+    assert isinstance(exc, StarletteHTTPException)  # registered for that class only
+    if wants_json(request):
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+    t = get_translator(request)
+    key = f"http.{exc.status_code}"
+    headers = dict(exc.headers) if exc.headers else {}
+    if isinstance(exc, BodyTooLarge):
+        message = t("errors.body_too_large", max_mb=_megabytes(exc.limit))
+        if is_htmx(request):
+            # A form posted by HTMX is replaced by the error page rather than left as it was, silent.
+            headers.update({"HX-Retarget": "body", "HX-Reswap": "innerHTML"})
+    else:
         message = t(key) if t.has(key) else str(exc.detail)
-        return render(
-            request,
-            "error.html",
-            {"status": exc.status_code, "message": message},
-            status_code=exc.status_code,
-            headers=dict(exc.headers) if exc.headers else None,
-        )
+    return render(
+        request,
+        "error.html",
+        {"status": exc.status_code, "message": message},
+        status_code=exc.status_code,
+        headers=headers or None,
+    )
 
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:.2f}".rstrip("0").rstrip(".")
+
+
+def _install_error_pages(app: FastAPI) -> None:
     async def show_validation_error(request: Request, exc: Exception) -> Response:
         """Bad path or query parameters: a 422 page, never a stack trace."""
         return await show_http_error(request, StarletteHTTPException(422, "invalid request"))
@@ -261,7 +316,14 @@ def _install_error_pages(app: FastAPI) -> None:
         return response
 
     app.add_exception_handler(api.ApiProblem, api.answer_problem)
+
+    async def forget_disconnected(request: Request, exc: Exception) -> Response:
+        """The client went away mid-request (an upload abandoned): nothing to answer, nothing broke."""
+        log.info("client left during %s %s", request.method, request.url.path)
+        return Response(status_code=400)
+
     app.add_exception_handler(StarletteHTTPException, show_http_error)
+    app.add_exception_handler(ClientDisconnect, forget_disconnected)
     app.add_exception_handler(RequestValidationError, show_validation_error)
     app.add_exception_handler(Exception, show_unexpected_error)
 

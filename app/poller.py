@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from app.backoff import Backoff
 from app.clock import Clock, system_clock
-from app.media import VideoDownloads
+from app.media import MediaRefused, VideoDownloads
 from app.storage import TaskStore
 from app.tasks import (
     ACTIVE_STATUSES,
@@ -307,7 +307,7 @@ class TaskPoller:
         attempts = task.download_attempts + 1
         try:
             video_file = await self.downloads.fetch(task.id, url)
-        except (UpstreamError, OSError) as error:
+        except (UpstreamError, MediaRefused, OSError) as error:
             log.warning("download of task %s failed: %s", task.id, error)
             # The next poll fetches the task again, which also renews an expired signed URL.
             self.store.update(

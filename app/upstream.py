@@ -66,6 +66,16 @@ class UpstreamError(Exception):
 
 
 @dataclass(frozen=True)
+class RemoteFile:
+    """An output file as it starts to arrive: a redirect to follow, or its stated length and bytes."""
+
+    url: str
+    redirect: str | None = None
+    length: int | None = None
+    chunks: AsyncIterator[bytes] | None = None
+
+
+@dataclass(frozen=True)
 class CreatedTask:
     id: str
     estimated_cost: float | None
@@ -154,18 +164,24 @@ class UpstreamClient:
         await self._send("DELETE", f"/v1/tasks/{quote(task_id, safe='')}")
 
     @asynccontextmanager
-    async def open_file(self, url: str) -> AsyncIterator[AsyncIterator[bytes]]:
-        """Stream an output file (a CDN URL: no key is sent), its failures as UpstreamError."""
+    async def open_file(self, url: str) -> AsyncIterator[RemoteFile]:
+        """Open an output file (a CDN URL: no key is sent), its failures as UpstreamError.
+
+        Redirects are not followed here: the caller vets each hop before it is requested.
+        """
         try:
-            async with self._http.stream("GET", url, timeout=self._timeout) as response:
+            async with self._http.stream("GET", url, timeout=self._timeout, follow_redirects=False) as response:
+                if response.is_redirect:
+                    yield RemoteFile(url, redirect=str(response.next_request.url) if response.next_request else None)
+                    return
                 if response.status_code >= 400:
                     await response.aread()
                     raise self._error_from(response)
-                yield _whole_body(response)
+                yield RemoteFile(url, length=_content_length(response), chunks=_whole_body(response))
         except httpx.TimeoutException:
             raise UpstreamError(ErrorKind.TIMEOUT, None, "downloading the video timed out") from None
-        except httpx.RequestError as exc:  # transport, undecodable body, redirect loop
-            raise UpstreamError(ErrorKind.NETWORK, None, self.scrub(_describe_transport(exc))) from None
+        except httpx.RequestError as exc:  # transport, undecodable body, refused address
+            raise UpstreamError(ErrorKind.NETWORK, None, self.scrub(_describe_transport(exc))) from exc
 
     async def _send(
         self, method: str, path: str, *, body: dict[str, Any] | None = None, idempotent: bool = True
@@ -322,6 +338,11 @@ def _credits(value: object) -> float | None:
 
 def _plain_text(text: str) -> str:
     return " ".join(TAG_PATTERN.sub(" ", text).split())
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    value = response.headers.get("content-length", "")
+    return int(value) if value.isdigit() else None
 
 
 def _describe_transport(exc: httpx.RequestError) -> str:

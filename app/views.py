@@ -13,6 +13,7 @@ from app.comparisons import MAX_COMBINATIONS
 from app.failures import explain_failure
 from app.forms import FormErrors, FormValues, Message
 from app.i18n import Translator
+from app.media import refusal_reason
 from app.storage import FrameStore
 from app.tasks import TaskRecord, TaskStatus, frame_ref
 from app.upstream import UpstreamClient, UpstreamError
@@ -133,7 +134,25 @@ def task_status_context(task: TaskRecord, catalogue: Catalogue, now: float) -> d
         "estimate": estimate,
         "currency": catalogue.currency,
         "settled": task.is_settled,
+        "video_problem": video_problem(task),
+        "original_link": web_link(task.output_url),
     }
+
+
+def video_problem(task: TaskRecord) -> Message | None:
+    """Why the video is not here yet: a refusal in the page's words, or the CDN's own."""
+    reason = refusal_reason(task.video_error)
+    if reason is not None:
+        return Message(f"media.refused.{reason}")
+    return Message.raw(task.video_error) if task.video_error else None
+
+
+def web_link(url: str | None) -> str | None:
+    """The URL if a page may link to it (http or https only: never javascript:, data: and the like)."""
+    if not url or any(c.isspace() or not c.isprintable() for c in url):
+        return None
+    scheme, separator, _ = url.partition("://")
+    return url if separator and scheme.lower() in ("http", "https") else None
 
 
 def request_display(task: TaskRecord, upstream: UpstreamClient, frames: FrameStore) -> dict[str, object] | None:

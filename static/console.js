@@ -476,7 +476,8 @@
     }
     if (target.matches("[data-frame-url]")) {
       var value = target.value.trim();
-      if (/^(https:\/\/|data:image\/)/i.test(value)) {
+      // A data URI is the visitor's own bytes; an https URL is not loaded: the page stays same-origin.
+      if (/^data:image\//i.test(value)) {
         showPreview(card, value);
         frameChanged(card, measurePreview(card.querySelector("[data-preview-img]")));
       }

@@ -11,8 +11,9 @@ import pytest
 
 from app.clock import Clock, system_clock
 from app.config import Settings
+from app.netguard import AsyncResolver
 from tests.fake_upstream import FakeUpstream, started
-from tests.helpers import SECRET, LiveServer, image_bytes
+from tests.helpers import SECRET, LiveServer, console_dns, image_bytes
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -55,15 +56,23 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 def open_console(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., TestClient]]:
     """Open a console (lifespan included) in front of `upstream`: a FakeUpstream, or None for the
     built-in simulator. Settings are overridden by env-var name; `clock` is the console's "now".
+    DNS is the fake `console_dns` unless a test gives its own `resolver`.
     Every console opened is closed at the end of the test."""
     from app.main import create_app
 
     opened: list[TestClient] = []
 
-    def open_(upstream: FakeUpstream | None = None, *, clock: Clock = system_clock, **overrides: object) -> TestClient:
+    def open_(
+        upstream: FakeUpstream | None = None,
+        *,
+        clock: Clock = system_clock,
+        resolver: AsyncResolver = console_dns,
+        **overrides: object,
+    ) -> TestClient:
         if upstream is not None:
             overrides = {"RUNWAYML_BASE_URL": upstream.api_url, "RUNWAYML_API_SECRET": SECRET, **overrides}
-        console = TestClient(create_app(make_settings(**overrides), clock=clock), follow_redirects=False)
+        app = create_app(make_settings(**overrides), clock=clock, resolver=resolver)
+        console = TestClient(app, follow_redirects=False)
         console.__enter__()
         opened.append(console)
         return console

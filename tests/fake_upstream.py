@@ -3,6 +3,10 @@
 By default it behaves: POST creates a task, each GET moves it one step (PENDING → RUNNING →
 SUCCEEDED with an output URL on its own fake CDN), DELETE cancels. Tests queue misbehaviour
 for the next call of a route (status codes, HTML pages, hangs, broken JSON) with `queue()`.
+
+It can also turn hostile: name outputs somewhere else (`output_base`, e.g. another loopback
+server the console must never reach), serve HTML or an oversize file as the video (`video`),
+stream it with no Content-Length (`stream_video`), or redirect its CDN (`queue("cdn", status=302…)`).
 """
 
 from __future__ import annotations
@@ -11,12 +15,12 @@ import asyncio
 import json
 import struct
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 
 STEPS = ("PENDING", "RUNNING", "SUCCEEDED")
@@ -66,11 +70,13 @@ class FakeUpstream:
         self.final_status: dict[str, dict] = {}
         self.cdn_expired = False
         self.video = FAKE_MP4
+        self.stream_video = False  # send the video in chunks with no Content-Length
         self.base_url = ""  # set once the server runs, for output URLs
         # GET /v1/organization answers this document; None: 404, as on most relays. Its calls are
         # counted apart from `requests`, which tests read as "what was sent about tasks".
         self.organization: dict | None = None
         self.organization_calls = 0
+        self.output_base: str | None = None  # where output URLs point instead of the fake CDN
         api = [
             Route("/v1/image_to_video", self.create, methods=["POST"]),
             Route("/v1/tasks/{task_id}", self.get, methods=["GET"]),
@@ -138,7 +144,7 @@ class FakeUpstream:
                 task["output"] = [self.output_url(task["id"])]
 
     def output_url(self, task_id: str) -> str:
-        return f"{self.base_url}/cdn/{task_id}.mp4?_jwt=signed"
+        return f"{self.output_base or self.base_url}/cdn/{task_id}.mp4?_jwt=signed"
 
     async def delete(self, request: Request) -> Response:
         await self._record(request)
@@ -166,6 +172,14 @@ class FakeUpstream:
             return bad
         if self.cdn_expired:
             return Response("<Error><Code>AccessDenied</Code></Error>", status_code=403, media_type="text/xml")
+        if self.stream_video:
+            video = self.video
+
+            async def chunks() -> AsyncIterator[bytes]:
+                for start in range(0, len(video), 64 * 1024):
+                    yield video[start : start + 64 * 1024]
+
+            return StreamingResponse(chunks(), media_type="video/mp4")
         return Response(self.video, media_type="video/mp4")
 
 

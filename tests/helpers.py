@@ -18,6 +18,26 @@ from PIL import Image
 SECRET = "hk-test-ZEBRA-secret-9d41c7e05b"
 VALID_FORM = {"model": "gen4_turbo", "ratio": "1280:720", "duration": "5", "promptText": "waves roll in"}
 FRAME_URL = "https://cdn.example.com/frame.png"
+# The DNS every console under test uses: names under example.com are public (this address is never
+# connected to), a few resolve to private or loopback addresses, anything else does not exist.
+PUBLIC_TEST_ADDRESS = "93.184.215.14"
+TEST_DNS = {
+    "intranet.example.com": ["10.1.2.3"],
+    "metadata.example.com": ["169.254.169.254"],
+    "mixed.example.com": [PUBLIC_TEST_ADDRESS, "127.0.0.1"],
+    "rebind.example.com": ["127.0.0.1"],
+    "v6local.example.com": ["::1"],
+}
+
+
+async def console_dns(host: str, port: int) -> list[str]:
+    """The fake resolver consoles under test are given (tests reach nothing but loopback)."""
+    name = host.lower().rstrip(".")
+    if name in TEST_DNS:
+        return TEST_DNS[name]
+    if name == "example.com" or name.endswith(".example.com"):
+        return [PUBLIC_TEST_ADDRESS]
+    raise socket.gaierror(socket.EAI_NONAME, f"{host} is not in the test DNS")
 
 
 class LiveServer:

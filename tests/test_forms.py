@@ -169,9 +169,11 @@ def test_an_oversized_upload_is_downscaled_and_the_page_says_so(console, fake_up
 def test_upload_size_limit(fake_upstream, open_console, png):
     fake = fake_upstream
     console = open_console(fake, CONSOLE_MAX_UPLOAD_MB=0.001)
-    response = post(console, files=first(image_bytes(900, 600, image_format="BMP")))
+    # Within the body cap (two frames' worth plus the form), over the limit of one frame.
+    response = post(console, files=first(image_bytes(200, 150, image_format="BMP")))
     assert response.status_code == 422
     assert "larger than" in field_error(response.text, "first_frame")
+    assert fake.calls("POST") == []
 
 
 def test_htmx_gets_the_form_fragment_on_error_and_a_redirect_header_on_success(console, png):
@@ -305,3 +307,105 @@ def test_a_kept_frame_says_where_it_comes_from(console, png):
     ref = re.search(r'name="first_frame_ref" value="([^"]+)"', editing).group(1)
     again = post(console, {"seed": "x", "first_frame_ref": ref})
     assert "Kept from your previous attempt." in again.text and 'data-ratio-preset="false"' in again.text
+
+
+# --- what a visitor sends cannot reach inside ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url, says",
+    [
+        ("https://127.1/a.png", "domain name"),
+        ("https://2130706433/a.png", "domain name"),
+        ("https://0x7f000001/a.png", "domain name"),
+        ("https://0177.0.0.1/a.png", "domain name"),
+        ("https://[::1]/a.png", "domain name"),
+        ("https://[::ffff:127.0.0.1]/a.png", "domain name"),
+        ("https://169.254.169.254/latest/meta-data", "domain name"),
+        ("https://localhost/a.png", "this machine"),
+        ("https://LOCALHOST./a.png", "this machine"),
+        ("https://images.localhost/a.png", "this machine"),
+        ("https://printer.local/a.png", "private network"),
+        ("https://intranet/a.png", "private network"),
+        ("https://user:secret@cdn.example.com/a.png", "user name and password"),
+        ("https://rebind.example.com/a.png", "private address"),
+        ("https://intranet.example.com/a.png", "private address"),
+        ("https://metadata.example.com/a.png", "private address"),
+        ("https://mixed.example.com/a.png", "private address"),
+        ("https://v6local.example.com/a.png", "private address"),
+    ],
+)
+def test_a_frame_url_that_leads_inside_is_refused_by_its_field(console, fake_upstream, url, says):
+    response = post(console, {"first_frame_url": url})
+    assert response.status_code == 422
+    assert says in field_error(response.text, "first_frame")
+    assert f'value="{url}"' in response.text  # kept, to correct
+    assert fake_upstream.calls("POST") == []
+
+
+def test_a_frame_url_message_is_in_chinese_too(console, fake_upstream):
+    response = post(console, {"first_frame_url": "https://localhost/a.png"}, params={"lang": "zh-CN"})
+    assert "指向本机" in field_error(response.text, "first_frame")
+
+
+def test_a_frame_url_whose_host_does_not_resolve_is_left_to_the_upstream(console, fake_upstream):
+    assert post(console, {"first_frame_url": "https://cdn.nowhere.test/a.png"}).status_code == 303
+
+
+def test_a_frame_url_is_shown_as_its_address_never_loaded(console, fake_upstream):
+    response = post(console, {"first_frame_url": "https://cdn.example.com/a.png"})
+    page = console.get(response.headers["location"]).text
+    assert '<img src="https://' not in page and "<code>https://cdn.example.com/a.png</code>" in page
+    refused = post(console, {"first_frame_url": "https://cdn.example.com/a.png", "seed": "x"})
+    assert '<img src="https://' not in refused.text and "<code>https://cdn.example.com/a.png</code>" in refused.text
+    csp = response.headers["content-security-policy"]
+    assert "img-src 'self' data: blob:;" in csp and "https:" not in csp
+
+
+def multipart(fields: dict[str, bytes], charset: str | None = None) -> tuple[bytes, dict[str, str]]:
+    """A multipart body built by hand, so a field can carry bytes no encoder would produce."""
+    boundary = "----harden-boundary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value + b"\r\n"
+        for name, value in fields.items()
+    ]
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    content_type = f"multipart/form-data; boundary={boundary}" + (f"; charset={charset}" if charset else "")
+    return body, {"content-type": content_type}
+
+
+@pytest.mark.parametrize("charset", [None, "utf-8"])
+def test_text_that_is_not_utf8_is_refused_by_its_field(console, fake_upstream, charset):
+    fields = {key: value.encode() for key, value in VALID.items()}
+    fields["promptText"] = "海浪拍岸".encode("gbk")  # GBK bytes sent as if they were UTF-8
+    fields["first_frame_url"] = b"https://cdn.example.com/\xff.png"
+    body, headers = multipart(fields, charset)
+    response = console.post("/tasks", content=body, headers=headers)
+    assert response.status_code == 422
+    assert "UTF-8" in field_error(response.text, "promptText")
+    assert "UTF-8" in field_error(response.text, "first_frame")
+    assert fake_upstream.calls("POST") == []
+
+
+def test_text_that_is_not_utf8_is_refused_in_a_urlencoded_form_too(console, fake_upstream):
+    body = b"model=gen4_turbo&ratio=1280%3A720&duration=5&first_frame_url=https%3A%2F%2Fcdn.example.com%2Fa.png"
+    response = console.post(
+        "/tasks",
+        content=body + b"&promptText=%E6%B5%B7%FF",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 422 and "UTF-8" in field_error(response.text, "promptText")
+    good = console.post(
+        "/tasks",
+        content=body + b"&promptText=%E6%B5%B7%E6%B5%AA",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert good.status_code == 303 and fake_upstream.calls("POST")[0].json()["promptText"] == "海浪"
+
+
+def test_an_image_with_too_many_pixels_is_refused_before_decoding(open_console, fake_upstream):
+    console = open_console(fake_upstream, CONSOLE_MAX_IMAGE_MP=0.1)
+    response = post(console, files=first(image_bytes(400, 300)))  # 0.12 MP
+    assert response.status_code == 422
+    assert "too many pixels" in field_error(response.text, "first_frame")
+    assert fake_upstream.calls("POST") == []

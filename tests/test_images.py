@@ -1,15 +1,21 @@
+import asyncio
 import base64
 import io
 import os
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops
 
 from app.images import (
     DATA_URI_MAX_BYTES,
+    SIDE_MAX,
     ImageProblem,
+    ImageSize,
+    PixelBudget,
+    _downscale,
     check_image_url,
     data_uri_length,
+    measure_image,
     parse_data_uri,
     prepare_image,
 )
@@ -120,8 +126,12 @@ def test_data_uri_round_trip_and_errors():
     raw = image_bytes()
     mime, data = parse_data_uri("data:image/png;base64," + base64.b64encode(raw).decode())
     assert (mime, data) == ("image/png", raw)
-    for bad, code in [("data:image/png,abc", "data_uri_invalid"), ("data:image/png;base64,@@@", "data_uri_invalid"),
-                      ("data:image/gif;base64,R0lG", "image_type"), ("nonsense", "data_uri_invalid")]:
+    for bad, code in [
+        ("data:image/png,abc", "data_uri_invalid"),
+        ("data:image/png;base64,@@@", "data_uri_invalid"),
+        ("data:image/gif;base64,R0lG", "image_type"),
+        ("nonsense", "data_uri_invalid"),
+    ]:
         with pytest.raises(ImageProblem) as caught:
             parse_data_uri(bad)
         assert caught.value.code == code
@@ -150,3 +160,76 @@ def test_broken_exif_is_read_as_upright_not_a_crash(image_format):
     Image.new("RGB", (40, 30)).save(buffer, image_format, exif=b"XM\x00*\x00\x00\x00\x08\x00\x00")
     prepared = prepare_image(buffer.getvalue())
     assert (prepared.width, prepared.height) == (40, 30)
+
+
+# --- decoding bounded by memory ---------------------------------------------------------------
+
+
+def test_the_header_gives_size_and_cost_before_any_pixel_is_decoded():
+    size = measure_image(image_bytes(640, 384))
+    assert (size.width, size.height, size.image_format, size.decode_cost) == (640, 384, "PNG", 640 * 384)
+    # Downscaled on the way: the full-size bitmap and its smaller copy are held together.
+    giant = ImageSize(8940, 8940, "PNG")
+    assert giant.decode_cost == 8940 * 8940 + 7999 * 7999
+
+
+def test_an_image_over_the_pixel_ceiling_is_refused_from_its_header():
+    with pytest.raises(ImageProblem) as caught:
+        measure_image(image_bytes(400, 300), max_pixels=100_000)
+    assert (caught.value.code, caught.value.params) == ("image_pixels", {"max": 100_000})
+
+
+def test_an_image_over_the_side_limit_is_downscaled_to_it():
+    prepared = prepare_image(image_bytes(SIDE_MAX + 400, 5000))
+    assert (prepared.width, prepared.height) == (SIDE_MAX, int(5000 * SIDE_MAX / (SIDE_MAX + 400)))
+
+
+def test_a_banded_downscale_matches_a_whole_one():
+    source = Image.effect_noise((1500, 1300), 60).convert("RGB")
+    whole = source.resize((1000, 867), Image.Resampling.LANCZOS)
+    banded = _downscale(source, (1000, 867))
+    assert max(high for _, high in ImageChops.difference(whole, banded).getextrema()) <= 1
+
+
+def test_the_pixel_budget_holds_back_what_does_not_fit_and_serves_in_order():
+    async def scenario() -> list[str]:
+        budget = PixelBudget(100)
+        order: list[str] = []
+        first_in = asyncio.Event()
+        release = asyncio.Event()
+
+        async def decode(name: str, pixels: int) -> None:
+            async with budget.hold(pixels) as weight:
+                order.append(f"{name}+{weight}")
+                if name == "a":
+                    first_in.set()
+                    await release.wait()
+                assert budget.in_use <= budget.capacity
+
+        a = asyncio.create_task(decode("a", 70))
+        await first_in.wait()
+        big = asyncio.create_task(decode("big", 500))  # more than the budget: runs alone, capped
+        small = asyncio.create_task(decode("small", 20))  # would fit now, but waits its turn
+        await asyncio.sleep(0)
+        assert order == ["a+70"] and budget.in_use == 70
+        release.set()
+        await asyncio.gather(a, big, small)
+        assert budget.in_use == 0
+        return order
+
+    assert asyncio.run(scenario()) == ["a+70", "big+100", "small+20"]
+
+
+def test_a_cancelled_wait_gives_nothing_away():
+    async def scenario() -> int:
+        budget = PixelBudget(10)
+        async with budget.hold(10):
+            waiting = asyncio.create_task(budget.hold(5).__aenter__())
+            await asyncio.sleep(0)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+        async with budget.hold(10):
+            return budget.in_use
+
+    assert asyncio.run(scenario()) == 10

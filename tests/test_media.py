@@ -1,4 +1,5 @@
-"""The media cache (app/media.py): videos fetched from the upstream's CDN into the store, whole or not at all."""
+"""The media cache (app/media.py): videos fetched from the upstream's CDN into the store, whole or not at
+all, and only from where the upstream may send us: a hostile upstream's outputs reach nothing inside."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from app.backoff import Backoff
-from app.media import VideoDownloads, VideoStore, mp4_problem
+from app.media import MediaPolicy, MediaRefused, VideoDownloads, VideoStore, mp4_problem
+from app.netguard import NetPolicy, guarded_async_client
 from app.simulator.video import render_video
 from app.upstream import UpstreamClient, UpstreamError
 from tests.fake_upstream import FAKE_MP4, FakeUpstream, mp4_box
-from tests.helpers import SECRET
+from tests.helpers import SECRET, console_dns, create_task, wait_until
 
 
 @pytest.fixture
@@ -33,14 +35,22 @@ def stored(videos: VideoStore) -> list[str]:
 
 @pytest.fixture
 def fetch(fake_upstream: FakeUpstream, videos: VideoStore) -> Callable[..., Any]:
-    """Download a URL as the video of a task, through a real client on loopback."""
+    """Download a URL as the video of a task, through the guarded client the console builds.
 
-    def call(url: str, task_id: str = "task-1", *, timeout: float = 5.0, **options: Any) -> str:
+    The fake upstream's origin is trusted (as the console trusts its upstream's); `trust` adds
+    hosts as CONSOLE_MEDIA_HOSTS would.
+    """
+
+    def call(
+        url: str, task_id: str = "task-1", *, timeout: float = 5.0, max_bytes: int = 1 << 20, trust: tuple = ()
+    ) -> str:
+        policy = MediaPolicy(NetPolicy.build([fake_upstream.base_url, *trust]), fake_upstream.base_url, max_bytes)
+
         async def main() -> str:
-            async with httpx.AsyncClient(follow_redirects=True) as http:
+            async with guarded_async_client(policy.net, resolver=console_dns, follow_redirects=True) as http:
                 client = UpstreamClient(http, fake_upstream.api_url, SECRET, timeout=timeout)
-                downloads = VideoDownloads(videos, client, retry=Backoff(base=1.0, cap=60.0))
-                return await downloads.fetch(task_id, url, **options)
+                downloads = VideoDownloads(videos, client, retry=Backoff(base=1.0, cap=60.0), policy=policy)
+                return await downloads.fetch(task_id, url)
 
         return asyncio.run(main())
 
@@ -51,6 +61,27 @@ def failure(fetch: Callable[..., Any], *args: Any, **kwargs: Any) -> UpstreamErr
     with pytest.raises(UpstreamError) as caught:
         fetch(*args, **kwargs)
     return caught.value
+
+
+def refusal(fetch: Callable[..., Any], *args: Any, **kwargs: Any) -> str:
+    with pytest.raises(MediaRefused) as caught:
+        fetch(*args, **kwargs)
+    return caught.value.reason
+
+
+@pytest.fixture
+def inside(serve) -> Any:
+    """A loopback server standing for something inside (an admin page, a metadata service): it
+    records every request, and the console must never send it one."""
+    seen: list[str] = []
+
+    async def anything(request) -> Response:
+        seen.append(request.url.path)
+        return Response(FAKE_MP4, media_type="video/mp4")
+
+    server = serve(Starlette(routes=[Route("/{path:path}", anything)]))
+    server.seen = seen
+    return server
 
 
 def test_a_video_is_stored_under_its_task_id(fetch, fake_upstream, videos):
@@ -68,10 +99,75 @@ def test_an_expired_cdn_link_leaves_no_file_and_keeps_an_older_one(fetch, fake_u
     assert stored(videos) == ["old.mp4"]
 
 
-def test_a_video_over_the_size_limit_is_refused_and_nothing_is_kept(fetch, fake_upstream, videos):
-    error = failure(fetch, fake_upstream.output_url("big"), "big", max_bytes=1000)
-    assert (error.kind, error.detail) == ("protocol", "the video is larger than 1000 bytes")
+@pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "streamed"])
+def test_a_video_over_the_size_limit_is_refused_and_nothing_is_kept(fetch, fake_upstream, videos, streamed):
+    fake_upstream.video = FAKE_MP4 + b"\0" * 300_000
+    fake_upstream.stream_video = streamed
+    assert refusal(fetch, fake_upstream.output_url("big"), "big", max_bytes=200_000) == "too_large"
     assert stored(videos) == []
+
+
+@pytest.mark.parametrize(
+    "body", [b"<!doctype html><html><title>Sign in</title></html>", b"", b"\x00\x00\x00\x18ftyx" + b"\0" * 64]
+)
+def test_what_is_not_an_mp4_is_discarded(fetch, fake_upstream, videos, body):
+    fake_upstream.queue("cdn", status=200, body=body, content_type="video/mp4")
+    assert refusal(fetch, fake_upstream.output_url("task-1")) == "not_mp4"
+    assert stored(videos) == []
+
+
+@pytest.mark.parametrize(
+    "make_url, reason",
+    [
+        (lambda port: f"http://127.0.0.1:{port}/x.mp4", "not_https"),
+        (lambda port: f"https://127.0.0.1:{port}/x.mp4", "address"),
+        (lambda port: f"https://127.1:{port}/x.mp4", "address"),
+        (lambda port: f"https://2130706433:{port}/x.mp4", "address"),
+        (lambda port: f"https://0x7f000001:{port}/x.mp4", "address"),
+        (lambda port: f"https://[::1]:{port}/x.mp4", "address"),
+        (lambda port: f"https://[::ffff:127.0.0.1]:{port}/x.mp4", "address"),
+        (lambda port: f"https://localhost:{port}/x.mp4", "address"),
+        (lambda port: f"https://a.localhost:{port}/x.mp4", "address"),
+        (lambda port: "https://169.254.169.254/latest/meta-data/", "address"),
+        (lambda port: "https://10.0.0.1/x.mp4", "address"),
+        (lambda port: f"https://user:pw@cdn.example.com:{port}/x.mp4", "address"),
+        (lambda port: "javascript:alert(1)", "scheme"),
+        (lambda port: "file:///etc/passwd", "scheme"),
+        (lambda port: "ftp://cdn.example.com/x.mp4", "scheme"),
+    ],
+)
+def test_an_output_url_inside_is_never_requested(fetch, inside, videos, make_url, reason):
+    assert refusal(fetch, make_url(inside.port)) == reason
+    assert inside.seen == [] and stored(videos) == []
+
+
+@pytest.mark.parametrize(
+    "host", ["rebind.example.com", "intranet.example.com", "mixed.example.com", "v6local.example.com"]
+)
+def test_a_name_that_resolves_inside_is_refused_at_connect_time(fetch, inside, videos, host):
+    # The URL looks public; only the address DNS gives is private, and that is where the guard looks.
+    assert refusal(fetch, f"https://{host}:{inside.port}/x.mp4") == "address"
+    assert inside.seen == [] and stored(videos) == []
+
+
+@pytest.mark.parametrize("where", ["http://127.0.0.1:{port}/x.mp4", "https://localhost:{port}/x.mp4"])
+def test_a_redirect_into_loopback_is_not_followed(fetch, fake_upstream, inside, videos, where):
+    fake_upstream.queue("cdn", status=302, headers={"location": where.format(port=inside.port)})
+    assert refusal(fetch, fake_upstream.output_url("task-1")) in ("not_https", "address")
+    assert inside.seen == [] and stored(videos) == []
+
+
+def test_redirects_within_the_upstream_are_followed_but_not_forever(fetch, fake_upstream, videos):
+    fake_upstream.queue("cdn", status=302, headers={"location": "/cdn/task-1.mp4"})
+    assert fetch(fake_upstream.output_url("task-1")) == "task-1.mp4"
+    for _ in range(6):
+        fake_upstream.queue("cdn", status=302, headers={"location": "/cdn/task-2.mp4"})
+    assert refusal(fetch, fake_upstream.output_url("task-2"), "task-2") == "redirects"
+
+
+def test_a_host_the_operator_lists_may_be_private(fetch, inside, videos):
+    assert fetch(f"http://127.0.0.1:{inside.port}/lan.mp4", trust=(f"127.0.0.1:{inside.port}",)) == "task-1.mp4"
+    assert inside.seen == ["/lan.mp4"]
 
 
 def test_a_video_the_cdn_encoded_wrongly_is_an_upstream_error_and_nothing_is_kept(fetch, fake_upstream, videos):
@@ -103,7 +199,7 @@ def cut_off_cdn(way: str) -> Starlette:
 @pytest.mark.parametrize("way, kind", [("drop", "network"), ("stall", "timeout")])
 def test_a_cdn_failing_mid_file_leaves_no_partial_file(fetch, serve, videos, way, kind):
     cdn = serve(cut_off_cdn(way))
-    error = failure(fetch, f"{cdn.url}/cdn/clip.mp4", "clip", timeout=0.3)
+    error = failure(fetch, f"{cdn.url}/cdn/clip.mp4", "clip", timeout=0.3, trust=(cdn.url,))
     assert (error.kind, error.status) == (kind, None)
     assert stored(videos) == []
 
@@ -113,7 +209,6 @@ def test_a_name_that_is_not_a_task_id_never_becomes_a_path(videos, task_id):
     assert videos.find(task_id) is None
     with pytest.raises(ValueError):
         videos.path_for(task_id)
-
 
 
 # --- a whole MP4 or nothing ---------------------------------------------------------------------------
@@ -152,8 +247,6 @@ def test_a_body_shorter_than_its_content_length_is_refused_even_in_process(video
 NOT_WHOLE = [
     (FAKE_MP4[:1000], f"it is cut short inside its mdat box (1000 bytes, {len(FAKE_MP4)} needed)"),
     (FAKE_MP4[:30], "it ends inside a box header at byte 24"),
-    (b"", "it is empty"),
-    (b"<html><title>Access Denied</title></html>", "it is not an MP4 file (it does not start with an ftyp box)"),
     (mp4_box(b"ftyp", b"isom") + mp4_box(b"mdat", b"x" * 64), "it has no moov box"),
     (mp4_box(b"ftyp", b"isom") + b"\x00\x00\x00\x04moov", "its moov box at byte 12 has an impossible size"),
 ]
@@ -162,7 +255,7 @@ NOT_WHOLE = [
 @pytest.mark.parametrize("body, problem", NOT_WHOLE)
 def test_a_file_that_is_not_a_whole_mp4_is_refused_even_with_a_matching_length(serve, fetch, videos, body, problem):
     cdn = serve(cdn_sending(body))
-    error = failure(fetch, f"{cdn.url}/cdn/clip.mp4", "clip")
+    error = failure(fetch, f"{cdn.url}/cdn/clip.mp4", "clip", trust=(cdn.url,))
     assert (error.kind, error.detail) == ("protocol", f"the downloaded video is not whole: {problem}")
     assert stored(videos) == []
 
@@ -175,7 +268,90 @@ def test_real_encoder_output_is_a_whole_mp4_and_large_or_open_ended_boxes_are_un
     # A 64-bit box size (size field 1) and a last box with size 0 ("to the end of the file").
     large.write_bytes(
         mp4_box(b"ftyp", b"isom")
-        + struct.pack(">I4sQ", 1, b"moov", 16 + 8) + b"m" * 8
-        + b"\x00\x00\x00\x00mdat" + b"d" * 9
+        + struct.pack(">I4sQ", 1, b"moov", 16 + 8)
+        + b"m" * 8
+        + b"\x00\x00\x00\x00mdat"
+        + b"d" * 9
     )
     assert mp4_problem(large) is None
+
+
+# --- a hostile upstream, through the console ------------------------------------------------------
+
+
+def settled_page(console: Any, task_id: str, marker: str, lang: str = "en") -> str:
+    """The task page once the download has failed in the way `marker` (a phrase of its message) says."""
+    page = ""
+
+    def says_why() -> bool:
+        nonlocal page
+        page = console.get(f"/tasks/{task_id}", params={"lang": lang}).text
+        return marker in page
+
+    wait_until(says_why)
+    return page
+
+
+def test_an_output_on_a_loopback_server_is_not_fetched_and_the_page_says_why(open_console, fake_upstream, inside):
+    fake_upstream.output_base = inside.url  # another port on loopback: not the upstream's origin
+    console = open_console(fake_upstream)
+    task_id = create_task(console)
+    settled_page(console, task_id, "plain http on a host other than the upstream")
+    zh = settled_page(console, task_id, "不在上游自己的主机上", lang="zh-CN")
+    assert "结果链接" in zh
+    assert console.get(f"/tasks/{task_id}/video.mp4").status_code == 404
+    assert inside.seen == []
+
+
+def test_an_html_page_served_as_the_video_is_never_served(open_console, fake_upstream):
+    fake_upstream.video = b"<!doctype html><html><body>login</body></html>"
+    console = open_console(fake_upstream)
+    task_id = create_task(console)
+    settled_page(console, task_id, "is not an MP4 video")
+    settled_page(console, task_id, "不是 MP4 视频", lang="zh-CN")
+    assert console.get(f"/tasks/{task_id}/video.mp4").status_code == 404
+    # A retry may be writing its .part right now; what matters is that no video is kept.
+    assert [p.name for p in (console.app.state.settings.data_dir / "videos").iterdir() if p.suffix != ".part"] == []
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "streamed"])
+def test_an_oversize_video_is_discarded(open_console, fake_upstream, streamed):
+    fake_upstream.video = FAKE_MP4 + b"\0" * 200_000
+    fake_upstream.stream_video = streamed
+    console = open_console(fake_upstream, CONSOLE_MAX_VIDEO_MB=0.1)
+    task_id = create_task(console)
+    settled_page(console, task_id, "larger than this server accepts")
+    assert console.get(f"/tasks/{task_id}/video.mp4").status_code == 404
+    # A retry may be writing its .part right now; what matters is that no video is kept.
+    assert [p.name for p in (console.app.state.settings.data_dir / "videos").iterdir() if p.suffix != ".part"] == []
+
+
+@pytest.mark.parametrize("output", ["javascript:alert(document.domain)", "data:text/html,<script>x</script>"])
+def test_an_output_that_is_not_a_web_address_is_never_a_link(open_console, fake_upstream, output):
+    console = open_console(fake_upstream)
+    task_id = create_task(console)
+    fake_upstream.final_status[task_id] = {"output": [output]}  # before its first poll, 0.2 s away
+    page = settled_page(console, task_id, "is not an http(s) address")
+    assert "javascript:" not in page and "data:text/html" not in page
+    wait_until(lambda: 'data-settled="true"' in console.get(f"/tasks/{task_id}").text, timeout=30)
+    page = console.get(f"/tasks/{task_id}").text
+    assert "the task succeeded but the video could not be fetched" in page.lower()
+    assert "original link" not in page and "javascript" not in page and "data:text" not in page
+    assert "javascript" not in console.get(f"/tasks/{task_id}", headers={"accept": "application/json"}).text
+
+
+def test_parts_a_crash_left_are_removed_at_start_up(make_settings, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    data = tmp_path / "data"
+    (data / "videos").mkdir(parents=True)
+    (data / "frames").mkdir()
+    left = [data / "videos" / ".task-1.mp4.k3j2.part", data / "frames" / f".{'a' * 64}.png.x9.part"]
+    kept = [data / "videos" / "task-2.mp4", data / "frames" / f"{'b' * 64}.png"]
+    for path in left + kept:
+        path.write_bytes(b"some bytes")
+    with TestClient(create_app(make_settings(CONSOLE_DATA_DIR=data), resolver=console_dns)):
+        assert [path.exists() for path in left] == [False, False]
+        assert [path.exists() for path in kept] == [True, True]

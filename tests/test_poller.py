@@ -355,9 +355,16 @@ def test_a_stalled_video_download_does_not_hold_back_other_tasks(console, upstre
     assert not video_file(stalled).exists()  # still waiting on the CDN: the other task did not wait for it
 
 
-@pytest.mark.parametrize("bad_body", [FAKE_MP4[:700], b"<html><title>Moved</title></html>"], ids=["cut", "html"])
+@pytest.mark.parametrize(
+    "bad_body, says",
+    [
+        (FAKE_MP4[:700], "the downloaded video is not whole"),
+        (b"<html><title>Moved</title></html>", "is not an MP4 video, so it was discarded"),
+    ],
+    ids=["cut", "html"],
+)
 def test_a_video_that_is_not_whole_is_never_served_and_is_fetched_again(open_poller_console, upstream, video_file,
-                                                                         bad_body):
+                                                                         bad_body, says):
     clock = FakeClock()
     console = open_poller_console(clock=clock)
     upstream.fake.queue("cdn", status=200, body=bad_body, content_type="video/mp4")
@@ -365,7 +372,7 @@ def test_a_video_that_is_not_whole_is_never_served_and_is_fetched_again(open_pol
     while store_of(console).get(task_id).download_attempts == 0:
         clock.advance(0.2)
         wait_until(lambda: store_of(console).get(task_id).next_poll_at > clock(), timeout=5)
-    assert "the downloaded video is not whole" in text(status(console, task_id))
+    assert says in text(status(console, task_id))
     assert console.get(f"/tasks/{task_id}/video.mp4").status_code == 404
     assert not video_file(task_id).exists()
     wait_until(lambda: clock.advance(0.2) or settled_as(console, task_id, "SUCCEEDED")(), timeout=10)

@@ -352,8 +352,9 @@ def read_file(url: str) -> Action:
     """Stream an output file to the end (the media cache does this into a file)."""
 
     async def action(client: UpstreamClient) -> bytes:
-        async with client.open_file(url) as chunks:
-            return b"".join([chunk async for chunk in chunks])
+        async with client.open_file(url) as remote:
+            assert remote.chunks is not None and remote.redirect is None
+            return b"".join([chunk async for chunk in remote.chunks])
 
     return action
 

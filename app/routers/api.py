@@ -27,8 +27,8 @@ from app.api_uploads import (
 from app.deps import (
     ApiServicesDep,
     CatalogueDep,
+    FrameIntakeDep,
     FramesDep,
-    ImageSlotsDep,
     PollerDep,
     SettingsDep,
     StoreDep,
@@ -36,7 +36,6 @@ from app.deps import (
     VideosDep,
 )
 from app.images import ImageProblem
-from app.intake import FrameIntake
 from app.poller import SubmissionNotRecorded
 from app.tasks import TaskOrigin, TaskRecord, is_task_id, token_owner
 from app.upstream import ErrorKind, UpstreamError
@@ -159,7 +158,7 @@ async def create_task(
     catalogue: CatalogueDep,
     settings: SettingsDep,
     frames: FramesDep,
-    image_slots: ImageSlotsDep,
+    intake: FrameIntakeDep,
     poller: PollerDep,
 ) -> Response:
     """Check an image-to-video request, send it upstream with the console's key, and follow it."""
@@ -169,7 +168,7 @@ async def create_task(
         submission, notes = await read_create_body(
             body,
             catalogue=catalogue,
-            intake=FrameIntake(frames, image_slots),
+            intake=intake,
             uploads=lambda uri: api.uploads.frame_for(uri, name),
             max_image_bytes=settings.max_upload_bytes,
         )
@@ -274,7 +273,7 @@ async def receive_upload(
     api: ApiServicesDep,
     settings: SettingsDep,
     frames: FramesDep,
-    image_slots: ImageSlotsDep,
+    intake: FrameIntakeDep,
 ) -> Response:
     """Take the file for an upload URL (signed, one-time; no token, as the SDK sends none)."""
     if not api.signer.valid(
@@ -302,7 +301,7 @@ async def receive_upload(
     if len(raw) > limit:
         raise too_large
     try:
-        frame, _ = await FrameIntake(frames, image_slots).from_bytes(raw, "first")
+        frame, _ = await intake.from_bytes(raw, "first")
     except ImageProblem as problem:
         raise _error(400, api_message(problem.code, problem.params)) from None
     if frame.ref is None or not api.uploads.fill(upload_id, frame.ref):

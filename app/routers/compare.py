@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from anyio import CapacityLimiter
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
@@ -47,6 +46,7 @@ from app.deps import (
 )
 from app.forms import FormErrors, FormValues, Message, parse_task_form
 from app.i18n import Translator
+from app.intake import FrameIntake
 from app.poller import SubmissionNotRecorded, TaskPoller
 from app.rendering import is_htmx, render, wants_json
 from app.storage import FrameStore, TaskStore
@@ -83,7 +83,7 @@ async def create_comparison(
     store: TaskStore,
     frames: FrameStore,
     poller: TaskPoller,
-    image_slots: CapacityLimiter,
+    intake: FrameIntake,
     gate: Gate,
     principal: Principal,
 ) -> Response:
@@ -119,9 +119,8 @@ async def create_comparison(
     values, base, base_errors = await parse_task_form(
         base_form,
         catalogue=catalogue,
-        frames=frames,
+        frames=intake,
         max_upload_bytes=settings.max_upload_bytes,
-        image_slots=image_slots,
     )
     for name, messages in base_errors.fields.items():
         for message in messages:

@@ -8,16 +8,15 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
-from starlette.datastructures import FormData
 
 from app.catalogue import Catalogue
 from app.deps import (
     AccessDep,
     CatalogueDep,
     ClockDep,
+    FrameIntakeDep,
     FramesDep,
     GateDep,
-    ImageSlotsDep,
     OpenedTaskDep,
     PollerDep,
     PrincipalDep,
@@ -31,7 +30,15 @@ from app.deps import (
     get_translator,
     get_visible_task,
 )
-from app.forms import FormErrors, FormValues, Message, errors_from_upstream, parse_task_form
+from app.forms import (
+    FormErrors,
+    FormUnreadable,
+    FormValues,
+    Message,
+    errors_from_upstream,
+    parse_task_form,
+    read_form,
+)
 from app.poller import SubmissionNotRecorded
 from app.rendering import is_htmx, render, wants_json
 from app.routers import compare
@@ -55,6 +62,8 @@ router = APIRouter()
 STATUS_REFRESH_SECONDS = 2
 MAX_FORM_FILES = 4
 MAX_FORM_FIELDS = 40
+# A frame given as a data URI arrives as a text part: room for the upstream's 5 MB data URI limit.
+MAX_FORM_TEXT_PART = 6 * 1024 * 1024
 
 
 def _form_response(
@@ -74,8 +83,7 @@ async def create_task(
     request: Request,
     catalogue: CatalogueDep,
     settings: SettingsDep,
-    frames: FramesDep,
-    image_slots: ImageSlotsDep,
+    intake: FrameIntakeDep,
     poller: PollerDep,
     gate: GateDep,
     principal: PrincipalDep,
@@ -83,26 +91,26 @@ async def create_task(
 ) -> Response:
     """Validate the form, send the task upstream, and go to its page (303); several models or seeds: a comparison."""
     try:
-        form: FormData = await request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS)
-    except HTTPException:
+        form = await read_form(
+            request, max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FORM_TEXT_PART
+        )
+    except FormUnreadable:
         errors = FormErrors(general=[Message("errors.form_unreadable")])
         return _form_response(request, catalogue, FormValues.defaults(catalogue), errors, 400)
-    if compare.is_comparison_form(form):
+    if compare.is_comparison_form(form.data):
         try:
             return await compare.create_comparison(
-                request, form, catalogue=catalogue, settings=settings, store=store,
-                frames=frames, poller=poller, image_slots=image_slots, gate=gate, principal=principal,
+                request, form.data, catalogue=catalogue, settings=settings, store=store,
+                frames=intake.frames, poller=poller, intake=intake, gate=gate, principal=principal,
             )
         finally:
-            await form.close()
-    values, submission, errors = await parse_task_form(
-        form,
-        catalogue=catalogue,
-        frames=frames,
-        max_upload_bytes=settings.max_upload_bytes,
-        image_slots=image_slots,
-    )
-    await form.close()
+            await form.data.close()
+    try:
+        values, submission, errors = await parse_task_form(
+            form, catalogue=catalogue, frames=intake, max_upload_bytes=settings.max_upload_bytes
+        )
+    finally:
+        await form.data.close()
     if submission is None:
         return _form_response(request, catalogue, values, errors, 422)
 

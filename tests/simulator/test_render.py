@@ -14,7 +14,7 @@ from starlette.routing import Route
 from app.netguard import NetPolicy
 from app.simulator.render import AssetUnavailable, Frame, fetch_frame, render_frames, shrink_for_video
 from tests.helpers import LiveServer
-from tests.simulator.support import FIRST, body, create, wait_for
+from tests.simulator.support import FIRST, KEY, body
 
 # The image host is on loopback, which the simulator only reaches when told it may.
 LOCAL = NetPolicy(allow_private=True)
@@ -91,16 +91,13 @@ def test_an_image_on_a_private_address_is_not_fetched_unless_allowed(image_host)
     assert fetch_frame(Frame("first", "promptImage", url=f"{image_host}/image.png"), policy=LOCAL).size == (80, 40)
 
 
-def test_an_unreachable_image_url_fails_the_task_as_an_invalid_asset(client, clock):
-    # A loopback URL is refused before any connection: the same outcome as a simulator with no internet.
-    payload = body(
-        promptImage=[{"uri": FIRST, "position": "first"}, {"uri": "https://localhost:1/b.png", "position": "last"}]
-    )
-    task_id = create(client, payload)
-    clock.advance(1.0)
-    task = wait_for(client, task_id, "FAILED")
-    assert task["failureCode"] == "ASSET.INVALID"
-    assert "promptImage[1]" in task["failure"]
+@pytest.mark.parametrize("uri", ["https://localhost:1/b.png", "https://127.1/b.png", "https://u:p@example.com/b.png"])
+def test_an_image_url_inside_is_refused_when_the_task_is_created(client, uri):
+    payload = body(promptImage=[{"uri": FIRST, "position": "first"}, {"uri": uri, "position": "last"}])
+    response = client.post("/v1/image_to_video", json=payload, headers=KEY)
+    assert response.status_code == 400
+    assert response.json()["issues"][0]["path"] == ["promptImage", 1, "uri"]
+    assert response.json()["issues"][0]["message"].startswith("Invalid url")
 
 
 def test_small_frames_are_kept_and_large_ones_shrunk_to_cover_the_zoom():
