@@ -363,3 +363,19 @@ def test_a_form_the_console_cannot_record_is_not_sent_and_says_so(open_console, 
     assert "could not save this task, so it did not send it upstream" in answer.text
     assert "waves roll in" in answer.text  # the values are kept
     assert fake_upstream.requests == []
+
+
+def test_a_console_restart_does_not_lose_the_built_in_simulators_tasks(open_console, tmp_path, png):
+    from tests.helpers import create_task
+
+    data_dir = tmp_path / "data"
+    first = open_console(CONSOLE_DATA_DIR=data_dir, SIMULATOR_RUNNING_SECONDS=600)
+    running = create_task(first, png, promptText="runs for ten minutes")
+    first.__exit__(None, None, None)  # the console stops; the simulator inside it too
+
+    second = open_console(CONSOLE_DATA_DIR=data_dir, SIMULATOR_RUNNING_SECONDS=0.3)
+    wait_until(lambda: second.get(f"/tasks/{running}/status").status_code == 286, timeout=20)
+    task = second.get(f"/tasks/{running}", headers={"Accept": "application/json"}).json()
+    assert task["gone"] is False  # the simulator still knows it…
+    assert (task["status"], task["failureCode"]) == ("FAILED", "INTERNAL")  # …and says why it ended
+    assert "restarted while this task was running" in task["failure"]

@@ -29,6 +29,7 @@ import httpx
 from app.catalogue import Catalogue
 from app.netguard import AsyncResolver, NetPolicy
 from app.simulator.notify import Notifier
+from app.simulator.persistence import StoredTask, TaskJournal
 from app.simulator.render import Frame, render_frames
 from app.simulator.settings import SimulatorSettings
 from app.simulator.signing import UrlSigner
@@ -138,6 +139,44 @@ class Simulator:
         self._outbox: list[str] = []
         self._closed = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simulator-render")
+        self._journal = TaskJournal(self.workdir / "tasks")
+        self._restore()
+
+    def _restore(self) -> None:
+        """Take back the tasks kept on disk by an earlier run (see app/simulator/persistence.py)."""
+        now = self.clock()
+        for kept in self._journal.load(self.workdir):
+            task = Task(
+                id=kept.id,
+                model=kept.model,
+                created_wall=kept.created_wall,
+                created_at=now,
+                run_seconds=0.0,
+                outcome=None,
+                charge=kept.charge,
+                estimate=kept.estimate,
+                status=kept.status,
+                failure=kept.failure,
+                render=RenderResult(done_at=now, path=kept.video) if kept.video else None,
+            )
+            if task.status == SUCCEEDED:
+                self._balance -= task.charge
+            self._generations.setdefault(task.model, []).append(task.created_wall)
+            self._tasks[task.id] = task
+
+    def _keep(self, task: Task) -> None:
+        self._journal.save(
+            StoredTask(
+                id=task.id,
+                model=task.model,
+                created_wall=task.created_wall,
+                charge=task.charge,
+                estimate=task.estimate,
+                status=task.status,
+                failure=task.failure,
+                video=task.render.path if task.render is not None and task.status == SUCCEEDED else None,
+            )
+        )
 
     def close(self) -> None:
         """Stop accepting renders and wait for the one in progress, if any."""
@@ -183,6 +222,7 @@ class Simulator:
                     self._render, task.id, request.frames, request.ratio, request.duration
                 )
             self._tasks[task.id] = task
+            self._keep(task)
         return task.id, estimate
 
     def organization(self) -> dict[str, Any]:
@@ -262,6 +302,7 @@ class Simulator:
             else:
                 del self._tasks[task_id]
                 self._discard_video(task)
+                self._journal.forget(task_id)
             return True
 
     def output_file(self, task_id: str) -> Path | None:
@@ -352,6 +393,7 @@ class Simulator:
         task.status = status
         if status != SUCCEEDED:
             self._balance += task.charge
+        self._keep(task)
         if task.notify_hook is not None:
             self._outbox.append(task.id)
 
