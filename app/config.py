@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     # Decoding uploads: the pixels of one image at most, and of all images being decoded at once.
     max_image_mp: float = Field(default=80.0, gt=0, le=89, validation_alias="CONSOLE_MAX_IMAGE_MP")
     decode_budget_mp: float = Field(default=100.0, gt=0, validation_alias="CONSOLE_DECODE_BUDGET_MP")
+    max_cache_mb: float | None = Field(default=None, gt=0, validation_alias="CONSOLE_MAX_CACHE_MB")
     default_language: str = Field(default="en", validation_alias="CONSOLE_DEFAULT_LANGUAGE")
     # The Runway-compatible API at /v1/… (README "Scripts and the Runway API").
     api_tokens: SecretStr | None = Field(default=None, validation_alias="CONSOLE_API_TOKENS")
@@ -136,6 +137,10 @@ class Settings(BaseSettings):
             return None
         parse_token_list(value.get_secret_value())  # raises ValueError naming the bad entry, never the token
         return value
+    @field_validator("max_cache_mb", mode="before")
+    @classmethod
+    def _blank_cap_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("root_path")
     @classmethod
@@ -218,6 +223,11 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_cache_bytes(self) -> int | None:
+        """The video cache's cap, or None for no cap."""
+        return None if self.max_cache_mb is None else int(self.max_cache_mb * 1024 * 1024)
 
     @property
     def api_upload_max_bytes(self) -> int:

@@ -21,12 +21,14 @@ from app.config import Settings
 from app.i18n import Translator
 from app.images import PixelBudget
 from app.intake import FrameIntake
-from app.media import VideoStore
+from app.media import VideoCache, VideoStore
 from app.netguard import AsyncResolver
 from app.poller import TaskPoller
+from app.removal import TaskRemoval
 from app.rendering import request_translator
+from app.sharing import Sharing
 from app.signing import UrlSigner
-from app.storage import FrameStore, TaskStore
+from app.storage import FrameStore, TaskStore, Visibility, visible_to
 from app.tasks import TaskRecord, is_task_id
 from app.upstream import ErrorKind, UpstreamClient, UpstreamError
 from app.versions import TaskVersions
@@ -45,6 +47,9 @@ class Services:
     clock: Clock
     gate: Gate
     versions: TaskVersions
+    cache: VideoCache
+    sharing: Sharing
+    removal: TaskRemoval
     # DNS for the checks made at submit time (tests give their own); None is the system's.
     resolver: AsyncResolver | None = None
 
@@ -174,6 +179,21 @@ async def get_opened_task(
     if not access.can_see(task):
         raise HTTPException(404, "unknown task")
     return task
+def get_cache(services: Annotated[Services, Depends(get_services)]) -> VideoCache:
+    return services.cache
+
+
+def get_sharing(services: Annotated[Services, Depends(get_services)]) -> Sharing:
+    return services.sharing
+
+
+def get_removal(services: Annotated[Services, Depends(get_services)]) -> TaskRemoval:
+    return services.removal
+
+
+def get_visibility(access: Annotated[Access, Depends(get_access)]) -> Visibility:
+    """Which tasks the viewer may see in listings (all of them in shared history)."""
+    return visible_to(access.viewer)
 
 
 async def get_versions(services: Annotated[Services, Depends(get_services)]) -> TaskVersions:
@@ -207,3 +227,7 @@ VisibleTaskDep = Annotated[TaskRecord, Depends(get_visible_task)]
 OpenedTaskDep = Annotated[TaskRecord, Depends(get_opened_task)]
 VersionsDep = Annotated[TaskVersions, Depends(get_versions)]
 StatusVersionDep = Annotated[str, Depends(get_status_version)]
+CacheDep = Annotated[VideoCache, Depends(get_cache)]
+SharingDep = Annotated[Sharing, Depends(get_sharing)]
+RemovalDep = Annotated[TaskRemoval, Depends(get_removal)]
+VisibilityDep = Annotated[Visibility, Depends(get_visibility)]

@@ -33,16 +33,18 @@ from app.config import Settings, load_settings
 from app.deps import ApiServices, Services, get_translator
 from app.files import remove_stale_parts
 from app.images import PixelBudget, return_bitmaps_to_the_os
-from app.media import MediaPolicy, VideoDownloads, VideoStore
+from app.media import MediaPolicy, VideoCache, VideoDownloads, VideoStore
 from app.netguard import AsyncResolver, NetPolicy, guarded_async_client
 from app.origin import CrossOriginMiddleware
 from app.poller import MAX_BACKOFF_SECONDS, GoneRule, TaskPoller
 from app.ratelimit import UpstreamPace
+from app.removal import TaskRemoval
 from app.rendering import build_templates, is_htmx, render, wants_json
 from app.request_limits import BodyLimitMiddleware, BodyLimits, BodyTooLarge
 from app.resources import asset_dir
-from app.routers import api, auth, compare, pages, tasks
+from app.routers import api, auth, compare, gallery, pages, share, tasks
 from app.sessions import session_key
+from app.sharing import Sharing
 from app.signing import UrlSigner, load_or_create_secret
 from app.simulator import create_simulator_app
 from app.storage import FrameStore, SqliteTaskStore, database_path
@@ -92,6 +94,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=asset_dir("static")), name="static")
     app.include_router(auth.router)
     app.include_router(pages.router)
+    app.include_router(gallery.router)
+    app.include_router(share.router)
     app.include_router(tasks.router)
     app.include_router(api.router)
     # A relay-style base URL (…/runwayml) works too, as it does on relays.
@@ -216,14 +220,18 @@ def _lifespan_for(
             retry=Backoff(base=settings.poll_interval, cap=MAX_BACKOFF_SECONDS),
             policy=media_policy(settings, base_url),
         )
+        cache = VideoCache(videos, store, max_bytes=settings.max_cache_bytes, clock=clock)
+        cache.enforce()  # the cap may have been lowered since the last start
         poller = TaskPoller(
             store,
             upstream,
             downloads,
+            cache=cache,
             interval=settings.poll_interval,
             gone_rule=GoneRule(settings.gone_after_404s, settings.gone_after_seconds),
             clock=clock,
         )
+        frames = FrameStore(data_dir / "frames")
         secret = settings.secret.get_secret_value() if settings.secret else None
         console_secret = load_or_create_secret(data_dir, secret)
         gate = Gate(
@@ -231,7 +239,7 @@ def _lifespan_for(
         )
         services = Services(
             store,
-            FrameStore(data_dir / "frames"),
+            frames,
             videos,
             upstream,
             poller,
@@ -240,6 +248,9 @@ def _lifespan_for(
             gate=gate,
             versions=versions,
             resolver=resolver,
+            cache=cache,
+            sharing=Sharing(store, clock=clock),
+            removal=TaskRemoval(store, frames, videos, upstream, poller),
         )
         api_services = ApiServices(
             TokenRegistry(store, settings.configured_api_tokens(), upstream_key=settings.upstream_key),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from app.backoff import Backoff
 from app.clock import Clock, system_clock
-from app.media import MediaRefused, VideoDownloads
+from app.media import MediaRefused, VideoCache, VideoDownloads
 from app.storage import TaskStore
 from app.tasks import (
     ACTIVE_STATUSES,
@@ -67,6 +67,7 @@ class TaskPoller:
         upstream: UpstreamClient,
         downloads: VideoDownloads,
         *,
+        cache: VideoCache,
         interval: float,
         tick: float = 0.5,
         gone_rule: GoneRule | None = None,
@@ -75,6 +76,7 @@ class TaskPoller:
         self.store = store
         self.upstream = upstream
         self.downloads = downloads
+        self.cache = cache
         self.interval = interval
         self.tick = min(tick, interval)
         self.clock = clock
@@ -143,7 +145,12 @@ class TaskPoller:
         record = submitted_task(
             created.id,
             submission,
-            estimated_cost=created.estimated_cost,
+            # The upstream's own estimate, else the catalogue's price, so cost totals can count it.
+            estimated_cost=(
+                created.estimated_cost
+                if created.estimated_cost is not None
+                else submission.model.price(submission.duration)
+            ),
             notes=notes,
             now=now,
             next_poll_at=now + self.interval,
@@ -213,6 +220,22 @@ class TaskPoller:
         self.store.update(task.id, **changes)
         self.wake()
         return self.store.get(task.id) or task
+
+    def refetch(self, task: TaskRecord) -> TaskRecord:
+        """Fetch an evicted video again: a fresh task GET (new signed URLs), then the download."""
+        if not task.is_evicted:
+            return task
+        self.store.update(task.id, evicted_at=None, download_attempts=0, video_error=None, next_poll_at=self.clock())
+        self.wake()
+        return self.store.get(task.id) or task
+
+    async def stop_following(self, task_id: str) -> None:
+        """Stop a poll or download of this task in progress (it is being deleted) and wait until it has."""
+        job = self._in_flight.get(task_id)
+        if job is None:
+            return
+        job.cancel()
+        await asyncio.gather(job, return_exceptions=True)
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -317,4 +340,8 @@ class TaskPoller:
                 next_poll_at=self.clock() + self.downloads.retry_delay(attempts),
             )
             return
-        self.store.update(task.id, video_file=video_file, video_error=None, download_attempts=attempts)
+        self.store.update(task.id, video_error=None, download_attempts=attempts)
+        self.cache.stored(task, video_file)
+        if task.poster_file is None:
+            await asyncio.to_thread(self.cache.add_poster, task.id)
+        self.cache.enforce(keep=task.id)

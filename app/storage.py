@@ -12,7 +12,9 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,7 +35,9 @@ from app.tasks import (
 
 FRAME_REF_PATTERN = re.compile(r"^[0-9a-f]{64}\.(jpg|png|webp)$")
 MIME_BY_EXTENSION = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
-BOOLEAN_COLUMNS = {"seed_rolled", "watermark", "gone"}
+BOOLEAN_COLUMNS = {"seed_rolled", "watermark", "gone", "poster_failed"}
+# LIKE's own wildcards in a search text are matched literally.
+LIKE_ESCAPE = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
 
 
 class TaskStore(Protocol):
@@ -59,9 +63,6 @@ class TaskStore(Protocol):
     def frame_visible(self, ref: str, viewer: str | None) -> bool:
         """Whether a stored frame may be shown to `viewer`: used by a task it may see, or by none."""
 
-    def delete(self, task_id: str) -> None:
-        """Forget a task (an API client deleted it)."""
-
     def active_by_model(self) -> dict[str, int]:
         """How many unfinished tasks each model has."""
 
@@ -73,6 +74,29 @@ class TaskStore(Protocol):
 
     def recover_submissions(self, now: float, intent_id: str | None = None) -> list[TaskRecord]:
         """Turn submissions still noted as in progress (all, or one) into their interrupted records."""
+    def count(self, where: TaskFilter, visibility: Visibility) -> int:
+        """How many tasks the viewer may see match the filter."""
+
+    def listing(self, where: TaskFilter, visibility: Visibility, *, limit: int, offset: int = 0) -> list[TaskRecord]:
+        """One page of the matching tasks the viewer may see, newest first."""
+
+    def by_ids(self, task_ids: Sequence[str], visibility: Visibility) -> list[TaskRecord]:
+        """Those of the given tasks that exist and the viewer may see, newest first."""
+
+    def models(self, visibility: Visibility) -> list[str]:
+        """The models of the tasks the viewer may see."""
+
+    def cost_totals(self, where: TaskFilter, visibility: Visibility) -> CostTotals:
+        """Credits spent on the matching tasks the viewer may see, by day (UTC) and by model."""
+
+    def delete(self, task_id: str) -> None:
+        """Remove a task's record and every share of it."""
+
+    def frame_in_use(self, stored: str) -> bool:
+        """Whether any task still names this frame (a stored-frame reference or a URL)."""
+
+    def cached_videos(self) -> list[TaskRecord]:
+        """Tasks whose video is in the cache, least recently viewed first."""
 
     def insert_comparison(self, comparison: Comparison) -> None:
         """Add a comparison, or replace its entries once its tasks have been started."""
@@ -121,6 +145,97 @@ class ApiStore(Protocol):
 
     def forget_uploads(self, before: float) -> int:
         """Drop uploads that expired before `before`."""
+class ShareStore(Protocol):
+    """Read-only links: an unguessable token that points at a task or a comparison."""
+
+    def active_share(self, kind: ShareKind, target_id: str) -> Share | None: ...
+
+    def add_share(self, share: Share) -> Share:
+        """Store a new link, or return the live one the target already has (one per target)."""
+
+    def share(self, token: str) -> Share | None:
+        """The live (not revoked) link with this token."""
+
+    def revoke_shares(self, kind: ShareKind, target_id: str, now: float) -> int:
+        """Revoke the target's live links; returns how many there were."""
+
+
+class ShareKind(StrEnum):
+    """What a share link points at: a task, or a comparison of several (issue 8 item 4)."""
+
+    TASK = "task"
+    COMPARISON = "comparison"
+
+
+@dataclass(frozen=True)
+class Share:
+    token: str
+    kind: ShareKind
+    target_id: str
+    created_at: float
+    revoked_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """Which task rows a viewer may see: a condition over the tasks table and its parameters.
+
+    Every listing takes one, so none can show more than its viewer may see. EVERY_TASK is the
+    console without accounts; an owner-aware condition is built where owners are known.
+    """
+
+    condition: str = "1 = 1"
+    params: tuple[object, ...] = ()
+
+
+EVERY_TASK = Visibility()
+
+
+def visible_to(viewer: str | None) -> Visibility:
+    """What an owner sees (see app/auth.py): its own tasks and those from before owners; None sees all."""
+    if viewer is None:
+        return EVERY_TASK
+    return Visibility("(owner IS NULL OR owner = ?)", (viewer,))
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """What the gallery narrows the tasks to: statuses, one model, words in the prompt."""
+
+    statuses: frozenset[TaskStatus] = frozenset()
+    model: str | None = None
+    text: str = ""
+
+    def sql(self) -> tuple[str, list[object]]:
+        clauses: list[str] = []
+        params: list[object] = []
+        if self.statuses:
+            clauses.append(f"status IN ({', '.join('?' for _ in self.statuses)})")
+            params.extend(sorted(self.statuses))
+        if self.model:
+            clauses.append("model = ?")
+            params.append(self.model)
+        if self.text:
+            clauses.append("prompt LIKE ? ESCAPE '\\'")
+            params.append(f"%{self.text.translate(LIKE_ESCAPE)}%")
+        return " AND ".join(clauses) or "1 = 1", params
+
+
+@dataclass(frozen=True)
+class CostLine:
+    key: str
+    tasks: int
+    credits: float
+
+
+@dataclass(frozen=True)
+class CostTotals:
+    """Credits by day and by model; a task without a reported cost counts its estimate if it succeeded."""
+
+    tasks: int
+    credits: float
+    by_day: list[CostLine] = field(default_factory=list)
+    by_model: list[CostLine] = field(default_factory=list)
 
 
 # Each migration is a list of statements run in one transaction; its number is its index + 1.
@@ -249,6 +364,30 @@ MIGRATIONS: tuple[Sequence[str], ...] = (
         "CREATE INDEX tasks_by_comparison ON tasks (comparison_id) WHERE comparison_id IS NOT NULL",
         "ALTER TABLE tasks ADD COLUMN last_response_json TEXT",
     ),
+    # 7: the gallery (filters by status and model), the media cache's bookkeeping (posters, sizes,
+    # views, evictions), and share links.
+    (
+        "ALTER TABLE tasks ADD COLUMN poster_file TEXT",
+        "ALTER TABLE tasks ADD COLUMN poster_failed INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE tasks ADD COLUMN video_bytes INTEGER",
+        "ALTER TABLE tasks ADD COLUMN last_viewed_at REAL",
+        "ALTER TABLE tasks ADD COLUMN evicted_at REAL",
+        # Newest first with the id as tie-breaker: pages come straight off an index, no sort.
+        "CREATE INDEX tasks_by_newest ON tasks (submitted_at DESC, id DESC)",
+        "CREATE INDEX tasks_by_status ON tasks (status, submitted_at DESC, id DESC)",
+        "CREATE INDEX tasks_by_model ON tasks (model, submitted_at DESC, id DESC)",
+        # Covers the cost totals: they scan this small index instead of the wide rows.
+        "CREATE INDEX tasks_cost_lines ON tasks (submitted_at, model, status, cost, estimated_cost)",
+        "CREATE INDEX tasks_cached_by_view ON tasks (last_viewed_at) WHERE video_file IS NOT NULL",
+        """CREATE TABLE shares (
+            token TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            target_id TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            revoked_at REAL
+        )""",
+        "CREATE UNIQUE INDEX shares_live_by_target ON shares (kind, target_id) WHERE revoked_at IS NULL",
+    ),
 )
 
 DATABASE_NAME = "console.db"
@@ -348,22 +487,15 @@ class SqliteTaskStore:
                 f"""SELECT * FROM tasks
                     WHERE gone = 0 AND next_poll_at <= ?
                       AND (status IN ({", ".join("?" for _ in active)})
-                           OR (status = ? AND video_file IS NULL AND download_attempts < ?))
+                           OR (status = ? AND video_file IS NULL AND evicted_at IS NULL
+                               AND download_attempts < ?))
                     ORDER BY next_poll_at LIMIT ?""",
                 (now, *active, TaskStatus.SUCCEEDED, MAX_DOWNLOAD_ATTEMPTS, limit),
             ).fetchall()
         return [_to_record(r) for r in rows]
 
     def recent(self, limit: int = 10, *, viewer: str | None = None) -> list[TaskRecord]:
-        with self._locked() as db:
-            if viewer is None:
-                rows = db.execute("SELECT * FROM tasks ORDER BY submitted_at DESC LIMIT ?", (limit,)).fetchall()
-            else:
-                rows = db.execute(
-                    "SELECT * FROM tasks WHERE owner IS NULL OR owner = ? ORDER BY submitted_at DESC LIMIT ?",
-                    (viewer, limit),
-                ).fetchall()
-        return [_to_record(r) for r in rows]
+        return self.listing(TaskFilter(), visible_to(viewer), limit=limit)
 
     def frame_visible(self, ref: str, viewer: str | None) -> bool:
         if viewer is None:
@@ -380,12 +512,6 @@ class SqliteTaskStore:
         # A frame no task uses yet (the form kept it after a refusal) is named by its content hash:
         # only someone who had the image can ask for it.
         return not owners or any(owner is None or owner == viewer for owner in owners)
-
-    def delete(self, task_id: str) -> None:
-        with self._locked() as db:
-            db.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
-        if self._on_write is not None:
-            self._on_write(task_id, {"deleted": True})
 
     def active_by_model(self) -> dict[str, int]:
         active = sorted(ACTIVE_STATUSES)
@@ -522,6 +648,131 @@ class SqliteTaskStore:
         )
 
 
+    def count(self, where: TaskFilter, visibility: Visibility) -> int:
+        condition, params = _conditions(where, visibility)
+        with self._locked() as db:
+            return int(db.execute(f"SELECT COUNT(*) FROM tasks WHERE {condition}", params).fetchone()[0])
+
+    def listing(self, where: TaskFilter, visibility: Visibility, *, limit: int, offset: int = 0) -> list[TaskRecord]:
+        condition, params = _conditions(where, visibility)
+        order = "ORDER BY submitted_at DESC, id DESC"
+        with self._locked() as db:
+            # The page's rowids first (skipping `offset` entries of an index), then only their whole rows.
+            rows = db.execute(
+                f"""SELECT * FROM tasks WHERE rowid IN (
+                        SELECT rowid FROM tasks WHERE {condition} {order} LIMIT ? OFFSET ?
+                    ) {order}""",
+                [*params, limit, offset],
+            ).fetchall()
+        return [_to_record(r) for r in rows]
+
+    def by_ids(self, task_ids: Sequence[str], visibility: Visibility) -> list[TaskRecord]:
+        if not task_ids:
+            return []
+        marks = ", ".join("?" for _ in task_ids)
+        with self._locked() as db:
+            rows = db.execute(
+                f"""SELECT * FROM tasks WHERE id IN ({marks}) AND ({visibility.condition})
+                    ORDER BY submitted_at DESC, id DESC""",
+                [*task_ids, *visibility.params],
+            ).fetchall()
+        return [_to_record(r) for r in rows]
+
+    def models(self, visibility: Visibility) -> list[str]:
+        with self._locked() as db:
+            rows = db.execute(
+                f"SELECT DISTINCT model FROM tasks WHERE model IS NOT NULL AND ({visibility.condition}) ORDER BY model",
+                visibility.params,
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def cost_totals(self, where: TaskFilter, visibility: Visibility) -> CostTotals:
+        condition, params = _conditions(where, visibility)
+        spent = "COALESCE(cost, CASE WHEN status = ? THEN estimated_cost END, 0)"
+        # One pass over the rows, grouped by day and model together; both totals are folded from it.
+        with self._locked() as db:
+            groups = db.execute(
+                f"""SELECT CAST(submitted_at / 86400 AS INTEGER), COALESCE(model, ''), COUNT(*), SUM({spent})
+                    FROM tasks WHERE {condition} GROUP BY 1, 2""",
+                [TaskStatus.SUCCEEDED, *params],
+            ).fetchall()
+        days: dict[str, list[float]] = {}
+        models: dict[str, list[float]] = {}
+        for day_number, model, count, credits in groups:
+            day = datetime.fromtimestamp(day_number * 86400, UTC).date().isoformat()  # the UTC day
+            for key, table in ((day, days), (model, models)):
+                line = table.setdefault(key, [0, 0.0])
+                line[0] += count
+                line[1] += credits
+        by_day = [CostLine(key, int(n), c) for key, (n, c) in sorted(days.items(), reverse=True)]
+        by_model = [CostLine(key, int(n), c) for key, (n, c) in sorted(models.items(), key=lambda i: (-i[1][1], i[0]))]
+        return CostTotals(
+            tasks=sum(line.tasks for line in by_day),
+            credits=sum(line.credits for line in by_day),
+            by_day=by_day,
+            by_model=by_model,
+        )
+
+    def delete(self, task_id: str) -> None:
+        with self._locked() as db, _transaction(db):
+            db.execute("DELETE FROM shares WHERE kind = ? AND target_id = ?", (ShareKind.TASK, task_id))
+            db.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
+        if self._on_write is not None:
+            self._on_write(task_id, {"deleted": True})
+
+    def frame_in_use(self, stored: str) -> bool:
+        with self._locked() as db:
+            row = db.execute(
+                "SELECT 1 FROM tasks WHERE first_frame = ? UNION ALL SELECT 1 FROM tasks WHERE last_frame = ? LIMIT 1",
+                (stored, stored),
+            ).fetchone()
+        return row is not None
+
+    def cached_videos(self) -> list[TaskRecord]:
+        with self._locked() as db:
+            rows = db.execute(
+                """SELECT * FROM tasks WHERE video_file IS NOT NULL
+                   ORDER BY COALESCE(last_viewed_at, finished_at, submitted_at), id"""
+            ).fetchall()
+        return [_to_record(r) for r in rows]
+
+    # --- share links --------------------------------------------------------------------------
+
+    def active_share(self, kind: ShareKind, target_id: str) -> Share | None:
+        with self._locked() as db:
+            row = db.execute(
+                "SELECT * FROM shares WHERE kind = ? AND target_id = ? AND revoked_at IS NULL", (kind, target_id)
+            ).fetchone()
+        return _to_share(row) if row else None
+
+    def add_share(self, share: Share) -> Share:
+        with self._locked() as db:
+            # The partial unique index keeps one live link per target, also against a concurrent request.
+            db.execute(
+                """INSERT INTO shares (token, kind, target_id, created_at) VALUES (?, ?, ?, ?)
+                   ON CONFLICT DO NOTHING""",
+                (share.token, share.kind, share.target_id, share.created_at),
+            )
+            row = db.execute(
+                "SELECT * FROM shares WHERE kind = ? AND target_id = ? AND revoked_at IS NULL",
+                (share.kind, share.target_id),
+            ).fetchone()
+        return _to_share(row)
+
+    def share(self, token: str) -> Share | None:
+        with self._locked() as db:
+            row = db.execute("SELECT * FROM shares WHERE token = ? AND revoked_at IS NULL", (token,)).fetchone()
+        return _to_share(row) if row else None
+
+    def revoke_shares(self, kind: ShareKind, target_id: str, now: float) -> int:
+        with self._locked() as db:
+            cursor = db.execute(
+                "UPDATE shares SET revoked_at = ? WHERE kind = ? AND target_id = ? AND revoked_at IS NULL",
+                (now, kind, target_id),
+            )
+        return cursor.rowcount
+
+
 @contextmanager
 def _transaction(db: sqlite3.Connection) -> Iterator[None]:
     db.execute("BEGIN IMMEDIATE")
@@ -537,6 +788,15 @@ def _insert(db: sqlite3.Connection, record: TaskRecord) -> None:
     values = [getattr(record, name) for name in TASK_FIELDS]
     placeholders = ", ".join("?" for _ in TASK_FIELDS)
     db.execute(f"INSERT OR REPLACE INTO tasks ({', '.join(TASK_FIELDS)}) VALUES ({placeholders})", values)
+
+
+def _conditions(where: TaskFilter, visibility: Visibility) -> tuple[str, list[object]]:
+    condition, params = where.sql()
+    return f"({condition}) AND ({visibility.condition})", [*params, *visibility.params]
+
+
+def _to_share(row: sqlite3.Row) -> Share:
+    return Share(row["token"], ShareKind(row["kind"]), row["target_id"], row["created_at"], row["revoked_at"])
 
 
 def _to_record(row: sqlite3.Row) -> TaskRecord:
@@ -569,6 +829,12 @@ class FrameStore:
             return None
         path = self.folder / ref
         return path if path.is_file() else None
+
+    def remove(self, ref: str) -> None:
+        """Delete a stored frame (a malformed or unknown ref is ignored)."""
+        path = self.path(ref)
+        if path is not None:
+            path.unlink(missing_ok=True)
 
     def data_uri(self, ref: str) -> str:
         """The frame as the data URI that goes upstream; FileNotFoundError when it is not stored."""

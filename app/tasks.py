@@ -197,6 +197,13 @@ class TaskRecord:
     comparison_id: str | None = None
     # The upstream's last answer about this task (create or poll), as JSON, with the key scrubbed.
     last_response_json: str | None = None
+    # The media cache's bookkeeping (app/media.py): the poster beside the video, the video's size
+    # for the cache cap, when a page last showed it, and when the cap evicted it.
+    poster_file: str | None = None
+    poster_failed: bool = False
+    video_bytes: int | None = None
+    last_viewed_at: float | None = None
+    evicted_at: float | None = None
 
     @property
     def is_active(self) -> bool:
@@ -207,6 +214,7 @@ class TaskRecord:
         return (
             self.status == TaskStatus.SUCCEEDED
             and self.video_file is None
+            and self.evicted_at is None
             and not self.gone
             and self.download_attempts < MAX_DOWNLOAD_ATTEMPTS
         )
@@ -215,6 +223,16 @@ class TaskRecord:
     def is_settled(self) -> bool:
         """Nothing more will change: the page can stop polling."""
         return not self.is_active and not self.awaits_video
+
+    @property
+    def is_evicted(self) -> bool:
+        """The video was fetched once and later dropped from the cache to keep under its cap."""
+        return self.evicted_at is not None and self.video_file is None
+
+    @property
+    def video_expired(self) -> bool:
+        """The video was in the cache once, and the upstream no longer has the task to fetch it again."""
+        return self.gone and self.video_file is None and self.video_bytes is not None
 
     @property
     def frame_refs(self) -> dict[str, str | None]:

@@ -20,6 +20,7 @@ from bench import (
     suite_e2e,
     suite_forms,
     suite_fragment,
+    suite_gallery,
     suite_memory,
     suite_prepare,
     suite_render,
@@ -39,7 +40,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 # The first four time the app's parts one client at a time; the rest put it under load side by side
 # with a baseline (wrk, nginx, a bare endpoint, the simulator alone) and report ratios.
-PHASES = ("prepare", "render", "console", "e2e", "fragment", "video", "submit", "memory", "startup", "upstream")
+PHASES = (
+    "prepare", "render", "console", "e2e", "fragment", "video", "submit", "memory", "startup", "upstream", "gallery"
+)
 LARGE_FILE_BYTES = 32 * 2**20
 # Several people submitting phone photos together: each prepare_image peaks near 130 MiB.
 BURST_UPLOADS = 4
@@ -78,6 +81,8 @@ class Plan:
     economy_tabs: int = 50
     economy_seconds: float = 60.0
     economy_interval: float = 5.0
+    gallery_sizes: tuple[int, ...] = (500, 5000)
+    gallery_samples: int = 30
 
 
 FULL = Plan()
@@ -98,6 +103,8 @@ QUICK = Plan(
     submit_posts=5,
     startup_runs=2,
     economy_seconds=20.0,
+    gallery_sizes=(500,),
+    gallery_samples=10,
 )
 
 
@@ -226,6 +233,11 @@ def phase_upstream(plan: Plan, work: Path, raw: dict[str, object]) -> list[Row]:
     return rows
 
 
+def phase_gallery(plan: Plan, work: Path) -> list[Row]:
+    log(f"gallery: GET /tasks over {', '.join(map(str, plan.gallery_sizes))} seeded tasks × {plan.gallery_samples}")
+    return suite_gallery.run(work, plan.gallery_sizes, plan.gallery_samples)
+
+
 def _replace_file(path: Path, data: bytes) -> None:
     temp = path.with_name(path.name + ".bench")
     temp.write_bytes(data)
@@ -297,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += phase_startup(plan, work)
         if "upstream" in args.phases:
             rows += phase_upstream(plan, work, raw)
+        if "gallery" in args.phases:
+            rows += phase_gallery(plan, work)
     machine.loadavg_end = os.getloadavg()
     meta = {
         "mode": "quick" if args.quick else "full",

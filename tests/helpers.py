@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -142,3 +144,15 @@ def add_account(data_dir: Path, name: str, password: str) -> None:
         assert store.add_account(name, hash_password(password))
     finally:
         store.close()
+
+
+@functools.cache
+def real_mp4(seconds: int = 1, ratio: str = "1280:720") -> bytes:
+    """A small real H.264 mp4, as a CDN would send one (made once per process by the simulator's renderer)."""
+    from app.simulator.video import render_video
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "video.mp4"
+        frame = Image.open(io.BytesIO(image_bytes(320, 180)))
+        render_video(frame, None, ratio, seconds, path, max_side=128, fps=12)
+        return path.read_bytes()

@@ -33,6 +33,11 @@ PUBLIC_ROUTES = {
     "log_out",  # ending a session needs none; without one it only clears the cookie
     "check_health",  # proxies and orchestrators
     "set_language",  # the login page's language switch; sets a cookie, redirects to a same-site path
+    # Share links: the unguessable token in the path is the credential (tests/test_sharing.py).
+    "show_share",
+    "serve_shared_video",
+    "serve_shared_poster",
+    "serve_shared_frame",
 }
 
 

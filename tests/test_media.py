@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -17,12 +17,16 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from app.backoff import Backoff
-from app.media import MediaPolicy, MediaRefused, VideoDownloads, VideoStore, mp4_problem
+from app.media import MediaPolicy, MediaRefused, VideoCache, VideoDownloads, VideoStore, mp4_problem
 from app.netguard import NetPolicy, guarded_async_client
 from app.simulator.video import render_video
+from app.storage import SqliteTaskStore
+from app.tasks import TaskOrigin, TaskRecord, TaskStatus
 from app.upstream import UpstreamClient, UpstreamError
 from tests.fake_upstream import FAKE_MP4, FakeUpstream, mp4_box
-from tests.helpers import SECRET, console_dns, create_task, wait_until
+from tests.helpers import SECRET, FakeClock, console_dns, create_task, real_mp4, wait_until
+
+JSON = {"Accept": "application/json"}
 
 
 @pytest.fixture
@@ -358,3 +362,134 @@ def test_parts_a_crash_left_are_removed_at_start_up(make_settings, tmp_path):
     with TestClient(create_app(make_settings(CONSOLE_DATA_DIR=data), resolver=console_dns)):
         assert [path.exists() for path in left] == [False, False]
         assert [path.exists() for path in kept] == [True, True]
+# --- posters ----------------------------------------------------------------------------------------
+
+@pytest.fixture
+def store(tmp_path) -> Iterator[SqliteTaskStore]:
+    opened = SqliteTaskStore(tmp_path / "console.db")
+    yield opened
+    opened.close()
+
+
+def cached_task(store: SqliteTaskStore, videos: VideoStore, task_id: str, content: bytes, **fields: Any) -> None:
+    videos.path_for(task_id).write_bytes(content)
+    store.insert(
+        TaskRecord(
+            id=task_id, origin=TaskOrigin.CONSOLE, created_at="", submitted_at=1.0, updated_at=1.0,
+            status=TaskStatus.SUCCEEDED, video_file=f"{task_id}.mp4", video_bytes=len(content), **fields,
+        )
+    )
+
+
+def test_a_poster_is_one_jpeg_frame_of_the_video_beside_it_made_once(store, videos):
+    cached_task(store, videos, "task-1", real_mp4())
+    cache = VideoCache(videos, store, max_bytes=None)
+    assert cache.add_poster("task-1") == "task-1.poster.jpg"
+    poster = videos.find_poster("task-1")
+    assert poster is not None and poster.parent == videos.folder
+    with Image.open(poster) as image:
+        assert image.format == "JPEG" and image.size == (128, 72)
+        assert image.getpixel((4, 4))[2] > 150  # the blue of the frame the video was made from
+    made = poster.stat().st_mtime_ns
+    task = store.get("task-1")
+    assert task is not None and task.poster_file == "task-1.poster.jpg"
+    assert cache.poster(task) == poster and poster.stat().st_mtime_ns == made
+    assert not [p for p in videos.folder.iterdir() if p.name.endswith(".part")]
+
+
+def test_a_video_that_cannot_be_decoded_gets_no_poster_and_is_not_tried_again(store, videos):
+    cached_task(store, videos, "task-1", FAKE_MP4)
+    cache = VideoCache(videos, store, max_bytes=None)
+    assert cache.add_poster("task-1") is None
+    task = store.get("task-1")
+    assert task is not None and task.poster_failed and task.poster_file is None
+    videos.path_for("task-1").write_bytes(real_mp4())  # even if it changed, the verdict stands
+    assert cache.poster(task) is None and videos.find_poster("task-1") is None
+
+
+# --- the cache cap -----------------------------------------------------------------------------------
+
+def test_the_cap_evicts_the_least_recently_viewed_videos_first_and_keeps_their_posters(store, videos):
+    clock = FakeClock()
+    cache = VideoCache(videos, store, max_bytes=2500, clock=clock)
+    for task_id in ("a", "b", "c", "d"):
+        cached_task(store, videos, task_id, b"x" * 1000)
+        (videos.folder / videos.poster_name(task_id)).write_bytes(b"jpeg")
+    for task_id in ("c", "a", "d", "b"):  # viewed in this order: c is the least recently viewed
+        clock.advance(120)
+        cache.viewed(store.get(task_id))
+    assert cache.enforce() == ["c", "a"]
+    assert sorted(p.name for p in videos.folder.glob("*.mp4")) == ["b.mp4", "d.mp4"]
+    for task_id in ("a", "c"):
+        task = store.get(task_id)
+        assert task.video_file is None and task.evicted_at == clock.now and task.is_evicted
+        assert videos.find_poster(task_id) is not None
+    assert cache.total_bytes() == 2000 and cache.enforce() == []
+
+
+def test_the_video_just_fetched_stays_even_when_it_alone_is_over_the_cap(store, videos):
+    cache = VideoCache(videos, store, max_bytes=500, clock=FakeClock())
+    cached_task(store, videos, "old", b"x" * 400)
+    cached_task(store, videos, "new", b"x" * 1000)
+    assert cache.enforce(keep="new") == ["old"]
+    assert videos.find("new") is not None
+
+
+def test_a_video_fetched_before_sizes_were_recorded_is_measured_from_its_file(store, videos):
+    cached_task(store, videos, "legacy", b"x" * 900)
+    store.update("legacy", video_bytes=None)
+    assert VideoCache(videos, store, max_bytes=1000).enforce() == []
+    assert store.get("legacy").video_bytes == 900
+
+
+def test_without_a_cap_nothing_is_evicted(store, videos):
+    cached_task(store, videos, "a", b"x" * 5000)
+    assert VideoCache(videos, store, max_bytes=None).enforce() == []
+
+
+def test_views_are_written_at_most_once_a_minute(store, videos):
+    clock = FakeClock()
+    cache = VideoCache(videos, store, max_bytes=None, clock=clock)
+    cached_task(store, videos, "a", b"x")
+    cache.viewed(store.get("a"))
+    first = store.get("a").last_viewed_at
+    clock.advance(30)
+    cache.viewed(store.get("a"))
+    assert store.get("a").last_viewed_at == first
+    clock.advance(31)
+    cache.viewed(store.get("a"))
+    assert store.get("a").last_viewed_at == clock.now
+
+
+# --- the cache in the running console: evicted, fetched again, or expired upstream -----------------
+
+def test_an_evicted_video_is_fetched_again_from_a_fresh_task_document_when_viewed(open_console, fake_upstream):
+    # Room for one fake video (2,072 bytes) and not two.
+    console = open_console(fake_upstream, CONSOLE_MAX_CACHE_MB=0.003)
+    first = create_task(console)
+    wait_until(lambda: console.get(f"/tasks/{first}", headers=JSON).json()["video"])
+    second = create_task(console)
+    wait_until(lambda: console.get(f"/tasks/{second}", headers=JSON).json()["video"])
+    assert console.get(f"/tasks/{first}/video.mp4").status_code == 404
+    gets_before = len(fake_upstream.calls("GET", f"/v1/tasks/{first}"))
+    page = console.get(f"/tasks/{first}")  # viewing it asks for it again
+    assert page.status_code == 200
+    wait_until(lambda: console.get(f"/tasks/{first}/video.mp4").status_code == 200)
+    assert len(fake_upstream.calls("GET", f"/v1/tasks/{first}")) > gets_before
+    assert console.get(f"/tasks/{first}/video.mp4").content == FAKE_MP4
+    assert console.get(f"/tasks/{second}/video.mp4").status_code == 404  # now the other one made room
+
+
+@pytest.mark.parametrize("lang, words", [("en", "it has expired upstream"), ("zh-CN", "已在上游过期")])
+def test_an_evicted_video_the_upstream_no_longer_has_is_said_to_have_expired(open_console, fake_upstream, lang, words):
+    gone_at_once = {"CONSOLE_GONE_AFTER_404S": 1, "CONSOLE_GONE_AFTER_SECONDS": 0}
+    console = open_console(fake_upstream, CONSOLE_MAX_CACHE_MB=0.003, **gone_at_once)
+    first = create_task(console)
+    wait_until(lambda: console.get(f"/tasks/{first}", headers=JSON).json()["video"])
+    second = create_task(console)
+    wait_until(lambda: console.get(f"/tasks/{second}", headers=JSON).json()["video"])
+    del fake_upstream.tasks[first]
+    console.get(f"/tasks/{first}")
+    wait_until(lambda: console.get(f"/tasks/{first}", headers=JSON).json()["gone"])
+    page = console.get(f"/tasks/{first}", headers={"Accept-Language": lang}).text
+    assert words in page

@@ -5,14 +5,26 @@ from __future__ import annotations
 import base64
 import shutil
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.storage import MIGRATIONS, SchemaTooNew, SqliteTaskStore, migrate
-from app.tasks import TaskOrigin, TaskStatus, frame_ref
+from app.storage import (
+    EVERY_TASK,
+    MIGRATIONS,
+    CostLine,
+    SchemaTooNew,
+    Share,
+    ShareKind,
+    SqliteTaskStore,
+    TaskFilter,
+    Visibility,
+    migrate,
+)
+from app.tasks import TaskOrigin, TaskRecord, TaskStatus, frame_ref
+from app.timestamps import utc_iso
 
 FIXTURE = Path(__file__).parent / "fixtures" / "data-v0"
 FIXTURE_STATUSES = {
@@ -151,3 +163,146 @@ def test_a_viewer_sees_its_own_tasks_and_frames_not_anothers(old_data_dir):
         assert store.frame_visible("f" * 64 + ".png", "account:bob")  # used by no task: named by its hash
     finally:
         store.close()
+# --- listings: filters, pages, totals, visibility (the gallery's queries) -----------------------
+
+DAY = 86400.0
+START = 1_800_000_000.0  # 2027-01-15 08:00 UTC
+
+
+def record(task_id: str, at: float, **fields: Any) -> TaskRecord:
+    values: dict[str, Any] = {"status": TaskStatus.SUCCEEDED, "model": "gen4_turbo", "prompt": "waves", **fields}
+    return TaskRecord(
+        id=task_id, origin=TaskOrigin.CONSOLE, created_at=utc_iso(at), submitted_at=at, updated_at=at, **values
+    )
+
+
+@pytest.fixture
+def store(tmp_path) -> Iterator[SqliteTaskStore]:
+    opened = SqliteTaskStore(tmp_path / "console.db")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def listed(store: SqliteTaskStore) -> SqliteTaskStore:
+    """Six tasks over two days: two models, every kind of ending, costs reported or only estimated."""
+    for task in (
+        record("a", START, prompt="Waves roll in", cost=25.0),
+        record("b", START + 60, model="gen3a_turbo", prompt="a cat walks", cost=50.0),
+        record("c", START + 120, status=TaskStatus.FAILED, prompt="100% sure_thing", cost=0.0, estimated_cost=25.0),
+        record("d", START + DAY, status=TaskStatus.RUNNING, prompt="waves at night", estimated_cost=25.0),
+        record("e", START + DAY + 60, prompt="WAVES, loud", estimated_cost=10.0),
+        record("f", START + DAY + 120, status=TaskStatus.CANCELLED, model=None, prompt=None),
+    ):
+        store.insert(task)
+    return store
+
+
+def ids(tasks: list[TaskRecord]) -> list[str]:
+    return [t.id for t in tasks]
+
+
+@pytest.mark.parametrize(
+    "where, expected",
+    [
+        (TaskFilter(), ["f", "e", "d", "c", "b", "a"]),
+        (TaskFilter(statuses=frozenset({TaskStatus.SUCCEEDED})), ["e", "b", "a"]),
+        (TaskFilter(statuses=frozenset({TaskStatus.FAILED, TaskStatus.RUNNING})), ["d", "c"]),
+        (TaskFilter(model="gen3a_turbo"), ["b"]),
+        (TaskFilter(text="waves"), ["e", "d", "a"]),  # any case, anywhere in the prompt
+        (TaskFilter(text="100%"), ["c"]),  # LIKE's wildcards match only themselves
+        (TaskFilter(text="e_t"), ["c"]),
+        (TaskFilter(text="%"), ["c"]),
+        (TaskFilter(statuses=frozenset({TaskStatus.SUCCEEDED}), model="gen4_turbo", text="waves"), ["e", "a"]),
+        (TaskFilter(model="no-such-model"), []),
+    ],
+)
+def test_listing_filters_by_status_model_and_prompt_words_newest_first(listed, where, expected):
+    assert ids(listed.listing(where, EVERY_TASK, limit=50)) == expected
+    assert listed.count(where, EVERY_TASK) == len(expected)
+
+
+def test_pages_follow_each_other_without_gaps_or_repeats(store):
+    for number in range(23):
+        # Two tasks per second: ties on submitted_at are ordered by id, so pages stay stable.
+        store.insert(record(f"t{number:02d}", START + number // 2))
+    pages = [ids(store.listing(TaskFilter(), EVERY_TASK, limit=5, offset=offset)) for offset in range(0, 25, 5)]
+    flat = [task_id for page in pages for task_id in page]
+    assert [len(page) for page in pages] == [5, 5, 5, 5, 3]
+    assert sorted(flat) == sorted(f"t{n:02d}" for n in range(23)) and len(set(flat)) == 23
+    assert flat[:3] == ["t22", "t21", "t20"]
+
+
+def test_cost_totals_by_day_and_by_model_count_estimates_only_for_successes(listed):
+    totals = listed.cost_totals(TaskFilter(), EVERY_TASK)
+    # a 25 + b 50 + c 0 (refunded); d running: nothing yet; e succeeded without a cost: its estimate 10.
+    assert (totals.tasks, totals.credits) == (6, 85.0)
+    assert totals.by_day == [CostLine("2027-01-16", 3, 10.0), CostLine("2027-01-15", 3, 75.0)]
+    assert totals.by_model == [
+        CostLine("gen3a_turbo", 1, 50.0), CostLine("gen4_turbo", 4, 35.0), CostLine("", 1, 0.0)
+    ]
+    waves = listed.cost_totals(TaskFilter(text="waves"), EVERY_TASK)
+    assert (waves.tasks, waves.credits) == (3, 35.0)
+
+
+def test_every_listing_keeps_to_the_visibility_it_is_given(listed):
+    only_gen4 = Visibility("model = ?", ("gen4_turbo",))
+    everything = TaskFilter()
+    assert ids(listed.listing(everything, only_gen4, limit=50)) == ["e", "d", "c", "a"]
+    assert listed.count(everything, only_gen4) == 4
+    assert listed.count(TaskFilter(model="gen3a_turbo"), only_gen4) == 0
+    assert ids(listed.by_ids(["a", "b", "e", "nope"], only_gen4)) == ["e", "a"]
+    assert listed.models(only_gen4) == ["gen4_turbo"]
+    assert listed.models(EVERY_TASK) == ["gen3a_turbo", "gen4_turbo"]
+    totals = listed.cost_totals(everything, only_gen4)
+    assert (totals.tasks, totals.credits) == (4, 35.0)
+
+
+def test_the_gallery_queries_use_the_indexes(listed):
+    def plan(sql: str, *params: object) -> str:
+        rows = listed._db.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+        return " ".join(str(row[3]) for row in rows)
+
+    assert "tasks_by_status" in plan("SELECT * FROM tasks WHERE status IN (?) ORDER BY submitted_at DESC", "FAILED")
+    assert "tasks_by_model" in plan("SELECT * FROM tasks WHERE model = ? ORDER BY submitted_at DESC", "x")
+    assert "tasks_by_submission" in plan("SELECT * FROM tasks ORDER BY submitted_at DESC LIMIT 24")
+    assert "tasks_by_first_frame" in plan("SELECT 1 FROM tasks WHERE first_frame = ?", "frame:x")
+
+
+def test_a_frame_is_in_use_while_any_task_names_it_first_or_last(store):
+    store.insert(record("one", START, first_frame="frame:aa.png", last_frame="frame:bb.png"))
+    store.insert(record("two", START, first_frame="frame:bb.png"))
+    assert store.frame_in_use("frame:aa.png") and store.frame_in_use("frame:bb.png")
+    store.delete("one")
+    assert not store.frame_in_use("frame:aa.png") and store.frame_in_use("frame:bb.png")
+    assert store.get("one") is None
+
+
+def test_an_evicted_video_is_not_due_for_download_until_asked_for_again(store):
+    store.insert(record("gone-from-cache", START, evicted_at=START + 5, video_bytes=100))
+    store.insert(record("never-fetched", START))
+    assert ids(store.due(now=START + 10)) == ["never-fetched"]
+    store.update("gone-from-cache", evicted_at=None)
+    assert sorted(ids(store.due(now=START + 10))) == ["gone-from-cache", "never-fetched"]
+
+
+# --- share links -----------------------------------------------------------------------------------
+
+def test_one_live_share_per_target_and_revoked_ones_are_gone(store):
+    first = store.add_share(Share("t" * 32, ShareKind.TASK, "task-1", START))
+    again = store.add_share(Share("u" * 32, ShareKind.TASK, "task-1", START + 1))
+    assert again == first and store.share("u" * 32) is None
+    other = store.add_share(Share("v" * 32, ShareKind.COMPARISON, "task-1", START))
+    assert other.token == "v" * 32  # a comparison with the same id is another target
+    assert store.revoke_shares(ShareKind.TASK, "task-1", START + 2) == 1
+    assert store.share("t" * 32) is None and store.active_share(ShareKind.TASK, "task-1") is None
+    assert store.revoke_shares(ShareKind.TASK, "task-1", START + 3) == 0
+    fresh = store.add_share(Share("w" * 32, ShareKind.TASK, "task-1", START + 4))
+    assert fresh.token == "w" * 32 and store.share("v" * 32) == other
+
+
+def test_deleting_a_task_deletes_its_shares(store):
+    store.insert(record("task-1", START))
+    store.add_share(Share("t" * 32, ShareKind.TASK, "task-1", START))
+    store.delete("task-1")
+    assert store.share("t" * 32) is None

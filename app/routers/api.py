@@ -30,9 +30,9 @@ from app.deps import (
     FrameIntakeDep,
     FramesDep,
     PollerDep,
+    RemovalDep,
     SettingsDep,
     StoreDep,
-    UpstreamDep,
     VideosDep,
 )
 from app.images import ImageProblem
@@ -210,22 +210,19 @@ async def get_task(
 
 @router.delete("/v1/tasks/{task_id}", name="api_delete_task", status_code=204)
 async def delete_task(
-    task_id: str, name: TokenName, store: StoreDep, poller: PollerDep, videos: VideosDep, upstream: UpstreamDep
+    task_id: str, name: TokenName, store: StoreDep, poller: PollerDep, removal: RemovalDep
 ) -> Response:
     """Cancel a task that is still going; delete one that has finished (it can no longer be fetched)."""
     task = _owned_task(store, task_id, name)
     try:
         if task.is_active:
             await poller.cancel(task)
-            return Response(status_code=204)
-        await upstream.delete_task(task.id)
+        else:
+            # As the console's own delete does: upstream first, then record, video, poster, frames, shares.
+            await removal.remove(task)
     except UpstreamError as error:
         if error.kind != ErrorKind.NOT_FOUND:
             raise _error(502, f"The upstream failed: {error.detail or error.kind.value}") from None
-    path = videos.find(task.id)
-    if path is not None:
-        path.unlink(missing_ok=True)
-    store.delete(task.id)
     return Response(status_code=204)
 
 

@@ -8,19 +8,17 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-from app.auth import Access, public
+from app.auth import public
 from app.deps import AccessDep, ApiServicesDep, CatalogueDep, FramesDep, SettingsDep, StoreDep
 from app.forms import FormErrors, FormValues, values_from_task
 from app.i18n import LANGUAGE_COOKIE, LANGUAGES
 from app.rendering import render, upstream_label
-from app.storage import TaskStore
 from app.tasks import is_task_id
 from app.views import account_context, form_context, task_summary
 
 router = APIRouter()
 
 RECENT_ON_FORM = 6
-HISTORY_LIMIT = 100
 ONE_YEAR = 365 * 24 * 3600
 
 
@@ -42,21 +40,6 @@ async def show_form(
     context["recent"] = [task_summary(r) for r in store.recent(RECENT_ON_FORM, viewer=access.viewer)]
     context["account"] = account_context(await api.account.get_quietly(), catalogue, store.active_by_model(), values)
     return render(request, "index.html", context)
-
-
-@router.get("/tasks", name="list_tasks")
-async def list_tasks(request: Request, store: StoreDep, access: AccessDep, id: str | None = None) -> Response:
-    """The history of tasks; with ?id= it opens that task instead (the form's "open by id" box)."""
-    if id is not None:
-        task_id = id.strip()
-        if not is_task_id(task_id):
-            return render(request, "tasks.html", _history(store, access) | {"open_error": True}, status_code=422)
-        return RedirectResponse(request.url_for("show_task", task_id=task_id).path, status_code=303)
-    return render(request, "tasks.html", _history(store, access) | {"open_error": False})
-
-
-def _history(store: TaskStore, access: Access) -> dict[str, object]:
-    return {"tasks": [task_summary(r) for r in store.recent(HISTORY_LIMIT, viewer=access.viewer)]}
 
 
 @router.get("/lang/{code}", name="set_language")

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from app.catalogue import Catalogue
 from app.deps import (
     AccessDep,
+    CacheDep,
     CatalogueDep,
     ClockDep,
     FrameIntakeDep,
@@ -21,6 +22,7 @@ from app.deps import (
     PollerDep,
     PrincipalDep,
     SettingsDep,
+    SharingDep,
     StatusVersionDep,
     StoreDep,
     UpstreamDep,
@@ -42,6 +44,8 @@ from app.forms import (
 from app.poller import SubmissionNotRecorded
 from app.rendering import is_htmx, render, wants_json
 from app.routers import compare
+from app.routers.share import share_box_context
+from app.storage import ShareKind
 from app.tasks import TaskRecord
 from app.upstream import ErrorKind, UpstreamError
 from app.views import (
@@ -166,8 +170,14 @@ async def show_task(
     frames: FramesDep,
     poller: PollerDep,
     clock: ClockDep,
+    cache: CacheDep,
+    sharing: SharingDep,
 ) -> Response:
     """The task page: parameters, live status, the video when it is ready, the exact request as code."""
+    if task.is_evicted:
+        task = poller.refetch(task)
+    elif task.video_file is not None:
+        cache.viewed(task)
     if not task.is_settled:
         poller.wake()
     if wants_json(request):
@@ -179,6 +189,7 @@ async def show_task(
         "status_version": version,
         "code": compare.task_snippets(task, settings, upstream),
         "last_response": last_response_display(task),
+        **share_box_context(request, sharing.link_for(ShareKind.TASK, task.id), task),
     }
     return render(request, "task.html", context)
 
@@ -265,12 +276,13 @@ async def recheck_task(
 
 @router.get("/tasks/{task_id}/video.mp4", name="serve_video")
 async def serve_video(
-    task: VisibleTaskDep, videos: VideosDep, settings: SettingsDep, download: bool = False
+    task: VisibleTaskDep, videos: VideosDep, settings: SettingsDep, cache: CacheDep, download: bool = False
 ) -> Response:
     """The downloaded result (Range requests work, so seeking works), or nginx told to send it."""
     path = videos.find(task.id) if task.video_file is not None else None
     if path is None:
         raise HTTPException(404, "no video yet")
+    cache.viewed(task)
     disposition = "attachment" if download else "inline"
     if settings.accel_redirect:
         return accel_redirect(settings.accel_redirect, path, f"runway-{task.id}.mp4", disposition)

@@ -128,7 +128,7 @@ def test_a_page_on_another_loopback_port_cannot_create_or_cancel_through_a_logge
     page.goto(f"{base}/tasks/{task_id}")
     assert page.locator("#task-status").get_attribute("data-status") == "PENDING"
     page.goto(base + "/tasks")
-    assert page.locator(".task-item").count() == 1
+    assert page.locator("article.card").count() == 1
 
 
 def test_two_accounts_cannot_see_each_others_tasks(pages, console, make_settings, frame_files):

@@ -1,0 +1,41 @@
+"""Deleting a task for good: upstream first, then everything this server kept of it.
+
+The upstream is asked to delete the task (`DELETE /v1/tasks/{id}`; for a running task that also
+cancels it). Only when it has agreed, or no longer knows the task, is anything removed here: the
+record and its share links, the video and its poster, and each stored frame no other task names.
+"""
+
+from __future__ import annotations
+
+from app.media import VideoStore
+from app.poller import TaskPoller
+from app.storage import FrameStore, TaskStore
+from app.tasks import TaskRecord, frame_ref
+from app.upstream import ErrorKind, UpstreamClient, UpstreamError
+
+
+class TaskRemoval:
+    def __init__(
+        self, store: TaskStore, frames: FrameStore, videos: VideoStore, upstream: UpstreamClient, poller: TaskPoller
+    ) -> None:
+        self.store = store
+        self.frames = frames
+        self.videos = videos
+        self.upstream = upstream
+        self.poller = poller
+
+    async def remove(self, task: TaskRecord) -> None:
+        """Delete the task upstream and here. Raises UpstreamError (nothing removed) when the upstream refuses."""
+        if not task.gone:
+            try:
+                await self.upstream.delete_task(task.id)
+            except UpstreamError as error:
+                if error.kind != ErrorKind.NOT_FOUND:
+                    raise
+        await self.poller.stop_following(task.id)
+        self.store.delete(task.id)
+        self.videos.remove(task.id)
+        for stored in {task.first_frame, task.last_frame}:
+            ref = frame_ref(stored)
+            if ref and stored and not self.store.frame_in_use(stored):
+                self.frames.remove(ref)
