@@ -188,6 +188,8 @@ def task_card(task: TaskRecord, catalogue: Catalogue, now: float) -> dict[str, o
         "expired": task.video_expired,
         "failure_group": failure.group if failure else None,
         "updated_at": task.updated_at,
+        # "New seed" needs the request as it was sent; a task opened by id has none.
+        "rerunnable": task.request_json is not None,
     }
 
 

@@ -38,6 +38,8 @@ PUBLIC_ROUTES = {
     "serve_shared_video",
     "serve_shared_poster",
     "serve_shared_frame",
+    "show_shared_comparison_cell",  # a shared comparison's cells and videos, under the same token
+    "serve_shared_comparison_video",
 }
 
 

@@ -264,3 +264,44 @@ def test_the_hourly_cap_counts_every_task_of_a_set(open_console, fake_upstream, 
     assert len(comparison["tasks"]) == 2  # the refused create gave its place back
     assert post_compare(console, png, seeds="2").status_code == 429
     assert comparison_of(console, post_compare(console, png, seeds="1"))["tasks"]
+
+
+def test_a_shared_comparison_plays_read_only_without_a_login_and_revoking_makes_it_404(
+    open_console, fake_upstream, png
+):
+    console = open_console(fake_upstream, CONSOLE_PASSWORD="team-password-1")
+    assert console.post("/login", data={"password": "team-password-1"}).status_code == 303
+    comparison = comparison_of(console, post_compare(console, png, model=["gen4_turbo", "gen3a_turbo"]))
+    wait_until(lambda: all(
+        console.get(f"{comparison['url']}/cells/{i}").status_code == 286 for i in range(2)
+    ))
+
+    made = console.post(f"{comparison['url']}/share", headers={"HX-Request": "true"})
+    token = re.search(r"/s/([A-Za-z0-9_-]{32})", made.text).group(1)
+    again = console.post(f"{comparison['url']}/share", headers={"HX-Request": "true"})
+    assert token in again.text  # one live link per comparison
+
+    console.cookies.clear()  # a stranger with the link and no session
+    page = console.get(f"/s/{token}")
+    assert page.status_code == 200
+    assert page.text.count("data-sync-video") == 2 and "data-sync-play" in page.text
+    assert "<form" not in page.text and "/tasks/" not in page.text and "/compare/" not in page.text
+    assert 'property="og:video"' in page.text and "gen3a_turbo" in page.text
+    video = console.get(f"/s/{token}/videos/1.mp4")
+    assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
+    assert console.get(f"/s/{token}/cells/0").status_code == 286
+    assert console.get(f"/s/{token}/videos/5.mp4").status_code == 404
+    assert console.get(comparison["url"]).status_code == 303  # the console itself still needs a login
+
+    assert console.post("/login", data={"password": "team-password-1"}).status_code == 303
+    assert console.post(f"{comparison['url']}/share/revoke").status_code == 303
+    console.cookies.clear()
+    for path in ("", "/cells/0", "/videos/0.mp4"):
+        assert console.get(f"/s/{token}{path}").status_code == 404
+
+
+def test_a_comparison_cannot_be_shared_from_another_site(console, fake_upstream, png):
+    comparison = comparison_of(console, post_compare(console, png, seeds="2"))
+    answer = console.post(f"{comparison['url']}/share", headers={"Origin": "http://evil.example"})
+    assert answer.status_code == 403
+    assert "/s/" not in console.get(comparison["url"]).text.split('id="share"', 1)[1]

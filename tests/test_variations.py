@@ -91,3 +91,11 @@ def test_new_seed_counts_against_the_hourly_cap(open_console, fake_upstream, png
     answer = console.post(f"/tasks/{task_id}/new-seed")
     assert answer.status_code == 429 and "You have started 1 tasks" in answer.text
     assert len(sent_bodies(fake_upstream)) == 1
+
+
+def test_gallery_cards_offer_new_seed(console, fake_upstream, png):
+    task_id = create_task(console, png)
+    gallery = console.get("/tasks").text
+    assert f'action="/tasks/{task_id}/new-seed"' in gallery
+    assert console.post(f"/tasks/{task_id}/new-seed").status_code == 303
+    assert len(sent_bodies(fake_upstream)) == 2

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from app.auth import Gate, Principal
+from app.auth import Gate, Principal, public
 from app.catalogue import Catalogue, check_request
 from app.codegen import SNIPPET_KINDS, snippets
 from app.comparisons import (
@@ -39,8 +39,10 @@ from app.deps import (
     PollerDep,
     PrincipalDep,
     SettingsDep,
+    SharingDep,
     StoreDep,
     UpstreamDep,
+    VideosDep,
     VisibleTaskDep,
     get_translator,
 )
@@ -49,7 +51,8 @@ from app.i18n import Translator
 from app.intake import FrameIntake
 from app.poller import SubmissionNotRecorded, TaskPoller
 from app.rendering import is_htmx, render, wants_json
-from app.storage import FrameStore, TaskStore
+from app.sharing import Sharing
+from app.storage import FrameStore, ShareKind, TaskStore
 from app.tasks import TaskRecord
 from app.upstream import UpstreamClient, UpstreamError
 from app.variations import RerunProblem, combination_submission, launch_comparison, rerun_submission, start_task
@@ -58,6 +61,8 @@ from app.views import errors_json, form_context, task_status_context, upstream_m
 router = APIRouter()
 
 CELL_REFRESH_SECONDS = 2
+# Short, so a revoked link stops working in shared caches soon too (as a task's shared video).
+SHARED_MEDIA_CACHE = "public, max-age=300"
 # Where the in-process simulator's requests are shown to go: the same simulator run on its own.
 STANDALONE_SIMULATOR_URL = "http://127.0.0.1:8100"
 
@@ -330,11 +335,13 @@ async def show_comparison(
     catalogue: CatalogueDep,
     poller: PollerDep,
     clock: ClockDep,
+    sharing: SharingDep,
 ) -> Response:
     """The comparison grid: fills in as each task finishes, with one control to play all videos in sync."""
     if wants_json(request):
         return JSONResponse(comparison_json(comparison, request, store, get_translator(request)))
     context = comparison_context(comparison, store, catalogue, clock(), own_links(request, comparison))
+    context |= share_box_context(request, comparison, sharing)
     if not context["settled"]:
         poller.wake()
     return render(request, "compare.html", context)
@@ -432,3 +439,111 @@ async def show_task_code(task: VisibleTaskDep, kind: str, settings: SettingsDep,
         raise HTTPException(404, "no request recorded")
     filename = f"runway-{task.id}.{'sh' if kind == 'curl' else 'py'}"
     return PlainTextResponse(code[kind], headers={"Content-Disposition": f'inline; filename="{filename}"'})
+
+
+# --- sharing a comparison (a share row of kind "comparison"; the page is app/routers/share.py's /s/{token}) ---
+
+
+def shared_links(request: Request, token: str) -> CellLinks:
+    """A shared grid polls, and plays videos, under its token only; it links to no task page."""
+    return CellLinks(
+        poll=lambda index: request.url_for("show_shared_comparison_cell", token=token, index=index).path,
+        video=lambda _task_id, index: request.url_for("serve_shared_comparison_video", token=token, index=index).path,
+        task=None,
+    )
+
+
+def _cells(context: dict[str, object]) -> list[dict[str, object]]:
+    cells = context["cells"]
+    assert isinstance(cells, list)
+    return cells
+
+
+def shared_comparison(token: str, sharing: Sharing, store: TaskStore) -> Comparison | None:
+    """The comparison a live link points at, or None (malformed, unknown, revoked, a task's link)."""
+    share = sharing.resolve(token, ShareKind.COMPARISON)
+    return store.get_comparison(share.target_id) if share else None
+
+
+def _shared_or_404(token: str, sharing: Sharing, store: TaskStore) -> Comparison:
+    comparison = shared_comparison(token, sharing, store)
+    if comparison is None:
+        raise HTTPException(404, "unknown link")
+    return comparison
+
+
+def show_shared_comparison(
+    request: Request, token: str, comparison: Comparison, store: TaskStore, catalogue: Catalogue, now: float
+) -> Response:
+    """The read-only page of a shared comparison: the grid with its synced player, nothing to act on."""
+    context = comparison_context(comparison, store, catalogue, now, shared_links(request, token))
+    playable = [cell["index"] for cell in _cells(context) if cell["video_url"]]
+    context |= {
+        "shared": True,
+        "page_url": str(request.url_for("show_share", token=token)),
+        "preview_video": (
+            str(request.url_for("serve_shared_comparison_video", token=token, index=playable[0])) if playable else None
+        ),
+    }
+    return render(request, "share_compare.html", context, headers={"X-Robots-Tag": "noindex"})
+
+
+@router.get("/s/{token}/cells/{index}", name="show_shared_comparison_cell")
+@public
+async def show_shared_comparison_cell(
+    request: Request,
+    token: str,
+    index: int,
+    store: StoreDep,
+    sharing: SharingDep,
+    catalogue: CatalogueDep,
+    clock: ClockDep,
+) -> Response:
+    """One cell of a shared grid, for HTMX to poll (286 once settled)."""
+    comparison = _shared_or_404(token, sharing, store)
+    if not 0 <= index < len(comparison.entries):
+        raise HTTPException(404, "unknown cell")
+    cell = cell_context(comparison, index, store, catalogue, clock(), shared_links(request, token))
+    return render(request, "_compare_cell.html", {"cell": cell}, status_code=286 if cell["settled"] else 200)
+
+
+@router.get("/s/{token}/videos/{index}.mp4", name="serve_shared_comparison_video")
+@public
+async def serve_shared_comparison_video(
+    token: str, index: int, store: StoreDep, sharing: SharingDep, videos: VideosDep
+) -> Response:
+    """The video of one cell of a shared comparison, from this server's copy (Range requests work)."""
+    comparison = _shared_or_404(token, sharing, store)
+    entry = comparison.entries[index] if 0 <= index < len(comparison.entries) else None
+    task = store.get(entry.task_id) if entry is not None and entry.task_id else None
+    path = videos.find(task.id) if task is not None and task.video_file is not None else None
+    if path is None:
+        raise HTTPException(404, "no video")
+    return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": SHARED_MEDIA_CACHE})
+
+
+def _share_box(request: Request, comparison: Comparison, sharing: Sharing) -> Response:
+    if not is_htmx(request):
+        url = request.url_for("show_comparison", comparison_id=comparison.id).path + "#share"
+        return RedirectResponse(url, status_code=303)
+    return render(request, "_compare_share_box.html", share_box_context(request, comparison, sharing))
+
+
+def share_box_context(request: Request, comparison: Comparison, sharing: Sharing) -> dict[str, object]:
+    share = sharing.link_for(ShareKind.COMPARISON, comparison.id)
+    url = str(request.url_for("show_share", token=share.token)) if share else None
+    return {"comparison": comparison, "share_url": url}
+
+
+@router.post("/compare/{comparison_id}/share", name="share_comparison")
+async def share_comparison(request: Request, comparison: VisibleComparisonDep, sharing: SharingDep) -> Response:
+    """Make the comparison's read-only link (or show the one it has)."""
+    sharing.share(ShareKind.COMPARISON, comparison.id)
+    return _share_box(request, comparison, sharing)
+
+
+@router.post("/compare/{comparison_id}/share/revoke", name="revoke_comparison_share")
+async def revoke_comparison_share(request: Request, comparison: VisibleComparisonDep, sharing: SharingDep) -> Response:
+    """Revoke the comparison's link: its page, cells and videos answer 404 from now on."""
+    sharing.revoke(ShareKind.COMPARISON, comparison.id)
+    return _share_box(request, comparison, sharing)

@@ -24,6 +24,7 @@ from app.deps import (
     VisibleTaskDep,
 )
 from app.rendering import is_htmx, render
+from app.routers import compare
 from app.storage import Share, ShareKind, TaskStore
 from app.tasks import TaskRecord
 from app.views import frame_source
@@ -79,7 +80,10 @@ async def show_share(
     cache: CacheDep,
     poller: PollerDep,
 ) -> Response:
-    """The shared, read-only page of one task: video, prompt and settings, and nothing to act on."""
+    """The shared, read-only page of one task (video, prompt and settings) or of a comparison; nothing to act on."""
+    comparison = compare.shared_comparison(token, sharing, store)
+    if comparison is not None:
+        return compare.show_shared_comparison(request, token, comparison, store, catalogue, poller.clock())
     task = _shared_task(token, sharing, store)
     if task.is_evicted:
         task = poller.refetch(task)

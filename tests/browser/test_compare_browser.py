@@ -128,3 +128,17 @@ def test_new_seed_from_the_task_page(page, console_url, frame_files):
     seed = page.locator("[data-seed]").inner_text().strip()
     assert seed != "1234" and re.fullmatch(r"\d+", seed)
     page.wait_for_function(SETTLED, timeout=VIDEO_TIMEOUT_MS)
+
+
+def test_a_shared_comparison_plays_in_sync_for_a_stranger(pages, page, console_url, frame_files):
+    first, _ = frame_files
+    start_comparison(page, console_url, first, seeds="2")
+    page.wait_for_function(ALL_VIDEOS_READY, arg=2, timeout=VIDEO_TIMEOUT_MS)
+    page.get_by_role("button", name=EN["share.create"]).click()
+    link = page.locator("#share-url").input_value()
+    assert "/s/" in link
+
+    stranger = pages.new()  # a fresh context: no cookies, no session
+    stranger.goto(link)
+    assert stranger.locator("form").count() == 0 and stranger.locator("a[href*='/tasks/']").count() == 0
+    assert_side_by_side_and_in_sync(stranger, 2)
