@@ -52,7 +52,11 @@ class LiveServer:
         self.socket = socket.socket()
         self.socket.bind((host, 0))
         self.port = self.socket.getsockname()[1]
-        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="on")
+        # h11 and asyncio whatever is installed: httptools (a dependency now) answers a reset or a cut
+        # body differently, and the fault tests replay a seeded sequence of them.
+        config = uvicorn.Config(
+            app, host=host, port=self.port, log_level="warning", lifespan="on", http="h11", loop="asyncio"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
 
