@@ -463,14 +463,22 @@ def test_a_status_poll_answered_from_memory_still_hides_another_accounts_task(op
         shown.append(answer.text or shown[-1])
         return answer.status_code == 204
 
-    wait_until(settled_on_a_version)
-    version = re.search(r'/status\?v=([0-9a-f]+)"', shown[-1]).group(1)
-    poll = f"/tasks/{task_id}/status?v={version}"
+    # The poller may write a new version at any moment; a round counts when Alice's 204 afterwards shows
+    # the version was current throughout, so Bob's 404 came from the in-memory path's owner check.
+    for _ in range(5):
+        console.cookies.clear()
+        console.cookies.update(alice)
+        wait_until(settled_on_a_version)
+        version = re.search(r'/status\?v=([0-9a-f]+)"', shown[-1]).group(1)
+        poll = f"/tasks/{task_id}/status?v={version}"
 
-    console.cookies.clear()
-    log_in(console, "bob-password", "bob")
-    assert console.get(poll, headers=HTMX).status_code == 404
-    console.cookies.clear()
-    assert console.get(poll, headers=HTMX).status_code in (303, 401)  # no session: the login, not a 204
-    console.cookies.update(alice)
-    assert console.get(poll, headers=HTMX).status_code == 204
+        console.cookies.clear()
+        log_in(console, "bob-password", "bob")
+        assert console.get(poll, headers=HTMX).status_code == 404
+        console.cookies.clear()
+        assert console.get(poll, headers=HTMX).status_code in (303, 401)  # no session: the login, not a 204
+        console.cookies.update(alice)
+        if console.get(poll, headers=HTMX).status_code == 204:
+            break
+    else:
+        pytest.fail("the task's status version never stayed put for one round")
