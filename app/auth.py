@@ -58,7 +58,8 @@ from app.sessions import (
     unsign,
     valid_browser_token,
 )
-from app.tasks import TaskRecord
+from app.tasks import VISITOR_OWNER_PREFIX, TaskRecord
+from app.visitor_keys import VisitorKeys
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,24 @@ class Access:
     principal: Principal | None  # None: a login is required and there is no valid session
     login_required: bool
     private: bool  # CONSOLE_HISTORY, resolved
+    # CONSOLE_VISITOR_KEYS: every guarded route needs a visitor session (entered on /key).
+    visitor_mode: bool = False
+    # Whether this process holds the visitor's key (not after a restart, until they enter it again).
+    key_held: bool = False
+
+    @property
+    def is_visitor(self) -> bool:
+        return self.principal is not None and self.principal.kind == PrincipalKind.VISITOR
+
+    @property
+    def key_required(self) -> bool:
+        """Visitor-keys mode and no visitor session yet: the guarded routes send them to /key."""
+        return self.visitor_mode and not self.is_visitor
+
+    @property
+    def key_missing(self) -> bool:
+        """A visitor whose key this process does not hold: nothing can be sent for them until they enter it."""
+        return self.visitor_mode and self.is_visitor and not self.key_held
 
     @property
     def viewer(self) -> str | None:
@@ -154,11 +173,15 @@ def _owner_hash(text: str) -> str:
 class Gate:
     """The console's one authority on sessions, logins, lockouts and hourly caps (state in the store)."""
 
-    def __init__(self, settings: Settings, store: AuthStore, key: bytes, clock: Clock) -> None:
+    def __init__(
+        self, settings: Settings, store: AuthStore, key: bytes, clock: Clock, visitors: VisitorKeys | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
         self.key = key
         self.clock = clock
+        # Set in visitor-keys mode: a visitor's key lives there, under their session's id.
+        self.visitors = visitors
         self.team_proofs = {team_password_proof(key, p) for p in settings.team_passwords}
 
     # --- each request ---------------------------------------------------------------------------
@@ -168,6 +191,8 @@ class Gate:
         return bool(self.settings.team_passwords) or self.store.has_accounts()
 
     def history_private(self, accounts_exist: bool) -> bool:
+        if self.settings.visitor_keys:
+            return True  # config.py refuses CONSOLE_HISTORY=shared in this mode
         if self.settings.history is not None:
             return self.settings.history == "private"
         return accounts_exist
@@ -192,10 +217,19 @@ class Gate:
         quota_key = browser_id if had_browser_id else f"address:{client_address(scope)}"
         browser_owner = browser_id if private or had_browser_id else None
         principal: Principal | None = None
+        session = self._session(cookies.get(SESSION_COOKIE)) if login_required or self.visitors else None
+        if self.visitors is not None and session is not None and session.kind == PrincipalKind.VISITOR:
+            # With a login configured, a visitor session also carries the login it was opened under.
+            if not login_required or session.account or session.proof:
+                owner = visitor_owner(session.id)
+                principal = Principal(
+                    PrincipalKind.VISITOR, owner=owner, quota_key=owner, account=session.account, session_id=session.id
+                )
+                held = self.visitors.get(session.id) is not None
+                return Access(principal, login_required, private, visitor_mode=True, key_held=held), new_browser
         if not login_required:
             principal = Principal(PrincipalKind.ANONYMOUS, owner=browser_owner, quota_key=quota_key)
         else:
-            session = self._session(cookies.get(SESSION_COOKIE))
             if session is not None and session.kind == PrincipalKind.ACCOUNT and session.account:
                 owner = f"account:{session.account.lower()}"
                 principal = Principal(
@@ -205,7 +239,7 @@ class Gate:
                 principal = Principal(
                     PrincipalKind.TEAM, owner=browser_owner, quota_key=quota_key, session_id=session.id
                 )
-        return Access(principal, login_required, private), new_browser
+        return Access(principal, login_required, private, visitor_mode=self.visitors is not None), new_browser
 
     def _session(self, cookie: str | None) -> StoredSession | None:
         token = unsign(self.key, cookie)
@@ -216,6 +250,8 @@ class Gate:
             return None
         if session.kind == PrincipalKind.TEAM and session.proof not in self.team_proofs:
             return None  # opened with a team password that is no longer configured
+        if session.kind == PrincipalKind.VISITOR and session.proof and session.proof not in self.team_proofs:
+            return None
         return session
 
     # --- logging in -----------------------------------------------------------------------------
@@ -278,10 +314,44 @@ class Gate:
         )
         return sign(self.key, token)
 
+    def open_visitor_session(self, client: str, login: Principal | None) -> tuple[str, StoredSession]:
+        """A visitor session (for a visitor who has just entered a good key); returns (signed cookie, session).
+
+        It replaces the login session it was opened from (team password or account), keeping what that
+        login was, so that changing the password or removing the account ends it as well.
+        """
+        now = self.clock()
+        self.store.clear_failures(client)
+        self.store.prune(now, FAILURES_FORGOTTEN_AFTER, TASK_WINDOW_SECONDS)
+        account, proof, expires_at = None, None, now + self.settings.visitor_session_hours * 3600
+        if login is not None and login.session_id is not None:
+            previous = self.store.session(login.session_id, now)
+            if previous is not None:
+                account, proof = previous.account, previous.proof
+                expires_at = min(expires_at, previous.expires_at)
+                self.store.remove_session(previous.id)
+        token = new_token()
+        session = StoredSession(
+            id=token_id(token),
+            kind=PrincipalKind.VISITOR.value,
+            account=account,
+            proof=proof,
+            created_at=now,
+            expires_at=expires_at,
+        )
+        self.store.add_session(session)
+        return sign(self.key, token), session
+
+    def session_by_id(self, session_id: str) -> StoredSession | None:
+        return self.store.session(session_id, self.clock())
+
     def close_session(self, cookie: str | None) -> None:
+        """End the session in the store and, for a visitor, drop their key from memory."""
         token = unsign(self.key, cookie)
         if token is not None:
             self.store.remove_session(token_id(token))
+            if self.visitors is not None:
+                self.visitors.forget(token_id(token))
 
     @property
     def session_seconds(self) -> int:
@@ -303,6 +373,11 @@ class Gate:
     def release_task(self, principal: Principal, at: float) -> None:
         if self.settings.tasks_per_hour is not None:
             self.store.release_task_start(principal.quota_key, at)
+
+
+def visitor_owner(session_id: str) -> str:
+    """The owner of a visitor's tasks: their session, hashed (the store's session id is never shown)."""
+    return f"{VISITOR_OWNER_PREFIX}{_owner_hash(session_id)}"
 
 
 def failure_wait(failures: int) -> float:
@@ -413,8 +488,8 @@ def safe_next(value: str | None, root_path: str) -> str | None:
     return value
 
 
-def login_url(request: Request, next_path: str | None) -> str:
-    url = request.url_for("show_login").path
+def login_url(request: Request, next_path: str | None, entry: str = "show_login") -> str:
+    url = request.url_for(entry).path
     return f"{url}?next={quote(next_path, safe='/')}" if next_path else url
 
 
@@ -423,22 +498,25 @@ def _current_path(request: Request) -> str:
     return f"{path}?{request.url.query}" if request.url.query else path
 
 
-def login_needed_response(request: Request) -> Response:
-    """No session where one is needed: browsers go to the login page, HTMX and JSON get 401."""
+def login_needed_response(request: Request, entry: str = "show_login") -> Response:
+    """No session where one is needed: browsers go to the login page (or, for a visitor without a key,
+    the key page: `entry`), HTMX and JSON get 401."""
     root_path = request.scope.get("root_path", "")
     if is_htmx(request):
         current = request.headers.get("hx-current-url", "")
         parts = urlsplit(current)
         back = safe_next(parts.path + (f"?{parts.query}" if parts.query else ""), root_path) if current else None
-        return Response(status_code=401, headers={"HX-Redirect": login_url(request, back)})
+        return Response(status_code=401, headers={"HX-Redirect": login_url(request, back, entry)})
     if wants_json(request):
+        if entry == "show_key":
+            return JSONResponse({"error": "key required", "key": login_url(request, None, entry)}, status_code=401)
         return JSONResponse(
             {"error": "login required", "login": login_url(request, None)},
             status_code=401,
             headers={"WWW-Authenticate": 'Cookie realm="runway-console"'},
         )
     back = _current_path(request) if request.method in ("GET", "HEAD") else None
-    return RedirectResponse(login_url(request, safe_next(back, root_path)), status_code=303)
+    return RedirectResponse(login_url(request, safe_next(back, root_path), entry), status_code=303)
 
 
 class AuthMiddleware:
@@ -460,6 +538,10 @@ class AuthMiddleware:
         scope["state"]["access"] = access
         if access.principal is None and kind == RouteKind.GUARDED:
             response = login_needed_response(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        if access.key_required and kind == RouteKind.GUARDED:
+            response = login_needed_response(Request(scope, receive), entry="show_key")
             await response(scope, receive, send)
             return
         if new_browser is None:

@@ -137,16 +137,20 @@ def is_loopback_host(host: str) -> bool:
         return False  # a name that may resolve to anything: treat as public
 
 
-# What turns a login on, each as the operator would write it (item 2 adds CONSOLE_VISITOR_KEYS=true).
-LOGIN_SETTINGS = ("CONSOLE_PASSWORD", "`runway-console user add NAME`")
+# What turns a guard on, each as the operator would write it.
+LOGIN_SETTINGS = ("CONSOLE_PASSWORD", "`runway-console user add NAME`", "CONSOLE_VISITOR_KEYS=true")
 
 
 def open_to_anyone(settings: Settings, host: str) -> str | None:
     """Why the console must not start: bound beyond loopback, spending the server's key, with no login.
 
-    None when it may start. One line, naming every setting that fixes it.
+    None when it may start. One line, naming every setting that fixes it. Visitor-keys mode is a guard:
+    every visitor spends their own key, and a server key is refused there unless API tokens, which
+    authenticate each call, are what it is for (app/config.py).
     """
     if settings.allow_open or is_loopback_host(host) or not settings.has_server_key or settings.team_passwords:
+        return None
+    if settings.visitor_keys:
         return None
     from app.auth_store import SqliteAuthStore
     from app.storage import database_path

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     tasks_per_hour: int | None = Field(default=None, ge=1, validation_alias="CONSOLE_TASKS_PER_HOUR")
     session_hours: float = Field(default=24 * 30, gt=0, validation_alias="CONSOLE_SESSION_HOURS")
 
+    # Visitors bring their own key (README, "A "test your key" page").
+    visitor_keys: bool = Field(default=False, validation_alias="CONSOLE_VISITOR_KEYS")
+    visitor_upstreams: str = Field(default="", validation_alias="CONSOLE_VISITOR_UPSTREAMS")
+    visitor_keys_api: bool = Field(default=False, validation_alias="CONSOLE_VISITOR_KEYS_API")
+    visitor_session_hours: float = Field(default=12.0, gt=0, validation_alias="CONSOLE_VISITOR_SESSION_HOURS")
+
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
 
     @classmethod
@@ -97,18 +103,42 @@ class Settings(BaseSettings):
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        value = value.strip().rstrip("/")
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        return checked_base_url(value)
+
+    @field_validator("visitor_upstreams")
+    @classmethod
+    def _check_visitor_upstreams(cls, value: str) -> str:
+        urls: list[str] = []
+        for item in value.split(","):
+            if item.strip():
+                url = checked_base_url(item)
+                if url is not None and url not in urls:
+                    urls.append(url)
+        return ",".join(urls)
+
+    @model_validator(mode="after")
+    def _check_visitor_mode(self) -> Settings:
+        if self.base_url is None and self.visitor_upstreams:
+            # The first upstream a visitor may choose is the console's own (for the account cache, API tokens).
+            self.base_url = self.visitor_upstream_list[0]
+        if not self.visitor_keys:
+            return self
+        if self.history == "shared":
             raise ValueError(
-                "must be an http:// or https:// URL such as "
-                "https://api.dev.runwayml.com or https://api.openai-hk.com/runwayml"
+                "CONSOLE_HISTORY=shared cannot be used with CONSOLE_VISITOR_KEYS=true: each visitor's tasks "
+                "run on their own key and are shown to them only"
             )
-        if parts.query or parts.fragment:
-            raise ValueError("must not contain a query string or fragment")
-        return value
+        if self.has_server_key and not self.visitor_keys_api:
+            raise ValueError(
+                "RUNWAYML_API_SECRET is set with CONSOLE_VISITOR_KEYS=true, where visitors always use their own "
+                "key: remove it, or set CONSOLE_VISITOR_KEYS_API=true if API tokens should spend it"
+            )
+        if self.visitor_keys_api and not self.uses_simulator and not self.has_server_key:
+            raise ValueError(
+                "CONSOLE_VISITOR_KEYS_API=true needs RUNWAYML_API_SECRET: API tokens spend the server's key, "
+                "never a visitor's"
+            )
+        return self
 
     @field_validator("media_hosts")
     @classmethod
@@ -221,6 +251,11 @@ class Settings(BaseSettings):
         return not self.uses_simulator and self.api_secret is not None
 
     @property
+    def visitor_upstream_list(self) -> list[str]:
+        """The upstreams a visitor may choose from (CONSOLE_VISITOR_UPSTREAMS), in the operator's order."""
+        return [url for url in self.visitor_upstreams.split(",") if url]
+
+    @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
@@ -270,6 +305,22 @@ class Settings(BaseSettings):
         if self.api_tokens is None:
             return {}
         return parse_token_list(self.api_tokens.get_secret_value())
+
+
+def checked_base_url(value: str | None) -> str | None:
+    """An upstream base URL without its trailing slash (None when blank); ValueError saying what is wrong."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            "must be an http:// or https:// URL such as "
+            "https://api.dev.runwayml.com or https://api.openai-hk.com/runwayml"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError("must not contain a query string or fragment")
+    return value
 
 
 TOKEN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -32,6 +32,7 @@ from app.storage import FrameStore, TaskStore, Visibility, visible_to
 from app.tasks import TaskRecord, is_task_id
 from app.upstream import ErrorKind, UpstreamClient, UpstreamError
 from app.versions import TaskVersions
+from app.visitor_keys import KeyNeeded, UpstreamFor, VisitorKeys
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,12 @@ class Services:
     cache: VideoCache
     sharing: Sharing
     removal: TaskRemoval
+    # Which upstream client (so which key) speaks for a task's owner (app/visitor_keys.py).
+    upstream_for: UpstreamFor
     # DNS for the checks made at submit time (tests give their own); None is the system's.
     resolver: AsyncResolver | None = None
+    # CONSOLE_VISITOR_KEYS: the visitors' keys, in this process's memory only (None in the other modes).
+    visitors: VisitorKeys | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,14 @@ async def get_gate(services: Annotated[Services, Depends(get_services)]) -> Gate
     return services.gate
 
 
+async def get_upstream_for(services: Annotated[Services, Depends(get_services)]) -> UpstreamFor:
+    return services.upstream_for
+
+
+async def get_visitors(services: Annotated[Services, Depends(get_services)]) -> VisitorKeys | None:
+    return services.visitors
+
+
 async def get_access(request: Request) -> Access:
     """What app/auth.py's guard decided for this request."""
     access: Access = request.state.access
@@ -143,6 +156,31 @@ def principal_of(access: Access) -> Principal:
     if access.principal is None:
         raise HTTPException(401, "login required")
     return access.principal
+
+
+async def get_caller_upstream(
+    services: Annotated[Services, Depends(get_services)], access: Annotated[Access, Depends(get_access)]
+) -> UpstreamClient | None:
+    """The upstream client whose key this caller spends: a visitor's own (None while this process does
+    not hold it), else the server's. Never the server's for a visitor."""
+    if services.visitors is None:
+        return services.upstream
+    if not access.is_visitor or access.principal is None:
+        return None
+    entry = services.visitors.get(access.principal.session_id)
+    return entry.upstream if entry is not None else None
+
+
+async def get_caller_account(
+    services: Annotated[Services, Depends(get_services)],
+    api: Annotated[ApiServices, Depends(get_api_services)],
+    access: Annotated[Access, Depends(get_access)],
+) -> AccountCache | None:
+    """The upstream account the form's panel shows: the visitor's own in visitor-keys mode, else the server's."""
+    if services.visitors is None:
+        return api.account
+    entry = services.visitors.get(access.principal.session_id) if access.principal is not None else None
+    return entry.account if entry is not None else None
 
 
 async def get_visible_task(
@@ -172,6 +210,8 @@ async def get_opened_task(
     if task is None:
         try:
             task = await poller.open_external(task_id, owner=principal_of(access).owner)
+        except KeyNeeded:
+            raise HTTPException(409, "key needed") from None
         except UpstreamError as error:
             if error.kind == ErrorKind.NOT_FOUND:
                 raise HTTPException(404, "unknown task") from None
@@ -231,3 +271,7 @@ CacheDep = Annotated[VideoCache, Depends(get_cache)]
 SharingDep = Annotated[Sharing, Depends(get_sharing)]
 RemovalDep = Annotated[TaskRemoval, Depends(get_removal)]
 VisibilityDep = Annotated[Visibility, Depends(get_visibility)]
+UpstreamForDep = Annotated[UpstreamFor, Depends(get_upstream_for)]
+VisitorsDep = Annotated[VisitorKeys | None, Depends(get_visitors)]
+CallerUpstreamDep = Annotated[UpstreamClient | None, Depends(get_caller_upstream)]
+CallerAccountDep = Annotated[AccountCache | None, Depends(get_caller_account)]

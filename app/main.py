@@ -42,7 +42,7 @@ from app.removal import TaskRemoval
 from app.rendering import build_templates, is_htmx, render, wants_json
 from app.request_limits import BodyLimitMiddleware, BodyLimits, BodyTooLarge
 from app.resources import asset_dir
-from app.routers import api, auth, compare, gallery, pages, share, tasks
+from app.routers import api, auth, compare, gallery, pages, share, tasks, visitor
 from app.sessions import session_key
 from app.sharing import Sharing
 from app.signing import UrlSigner, load_or_create_secret
@@ -50,6 +50,7 @@ from app.simulator import create_simulator_app
 from app.storage import FrameStore, SqliteTaskStore, database_path
 from app.upstream import UpstreamClient
 from app.versions import TaskVersions
+from app.visitor_keys import UpstreamFor, VisitorKeys
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ def create_app(
     app.state.templates = build_templates()
     app.mount("/static", StaticFiles(directory=asset_dir("static")), name="static")
     app.include_router(auth.router)
+    app.include_router(visitor.router)
     app.include_router(pages.router)
     app.include_router(gallery.router)
     app.include_router(share.router)
@@ -213,6 +215,13 @@ def _lifespan_for(
             backoff=settings.upstream_backoff,
             pace=UpstreamPace(settings.upstream_rps),
         )
+        # Visitor-keys mode: each visitor's key in memory only; the server's key never speaks for them.
+        visitors = (
+            VisitorKeys(upstream, account_ttl=settings.organization_cache_seconds, clock=clock)
+            if settings.visitor_keys
+            else None
+        )
+        upstream_for = UpstreamFor(upstream, visitors)
         videos = VideoStore(data_dir / "videos")
         downloads = VideoDownloads(
             videos,
@@ -230,12 +239,17 @@ def _lifespan_for(
             interval=settings.poll_interval,
             gone_rule=GoneRule(settings.gone_after_404s, settings.gone_after_seconds),
             clock=clock,
+            upstream_for=upstream_for,
         )
         frames = FrameStore(data_dir / "frames")
         secret = settings.secret.get_secret_value() if settings.secret else None
         console_secret = load_or_create_secret(data_dir, secret)
         gate = Gate(
-            settings, SqliteAuthStore(database_path(data_dir), clock=clock), session_key(console_secret), clock
+            settings,
+            SqliteAuthStore(database_path(data_dir), clock=clock),
+            session_key(console_secret),
+            clock,
+            visitors=visitors,
         )
         services = Services(
             store,
@@ -251,6 +265,8 @@ def _lifespan_for(
             cache=cache,
             sharing=Sharing(store, clock=clock),
             removal=TaskRemoval(store, frames, videos, upstream, poller),
+            upstream_for=upstream_for,
+            visitors=visitors,
         )
         api_services = ApiServices(
             TokenRegistry(store, settings.configured_api_tokens(), upstream_key=settings.upstream_key),

@@ -192,19 +192,21 @@ class VideoDownloads:
         self.retry = retry
         self.policy = policy or MediaPolicy(NetPolicy.build([upstream.base_url]), upstream.base_url)
 
-    async def fetch(self, task_id: str, url: str) -> str:
+    async def fetch(self, task_id: str, url: str, *, upstream: UpstreamClient | None = None) -> str:
         """Download `url` as the video of `task_id`, atomically; returns the stored file name.
 
+        `upstream` is the client of the task's owner (a visitor's carries their key, to scrub it).
         Raises MediaRefused (the URL, a redirect, the size or the bytes are not acceptable),
         UpstreamError (the CDN failed) or OSError (our disk). Nothing is kept unless it all went well.
         """
         name = self.videos.file_name(task_id)
+        client = upstream or self.upstream
         for _hop in range(MAX_REDIRECTS + 1):
             problem = self.policy.url_problem(url)
             if problem:
-                raise MediaRefused(problem, self.upstream.scrub(url))
+                raise MediaRefused(problem, client.scrub(url))
             try:
-                async with self.upstream.open_file(url) as remote:
+                async with client.open_file(url) as remote:
                     if remote.redirect is None:
                         await self._save(name, remote)
                         return name
@@ -234,12 +236,12 @@ class VideoDownloads:
         """Seconds before the next try after `attempts` failed downloads."""
         return self.retry.delay(attempts)
 
-    def describe(self, error: Exception) -> str:
+    def describe(self, error: Exception, upstream: UpstreamClient | None = None) -> str:
         """A download failure as it may be stored and shown: a refusal by its reason, else the
-        CDN's words with the key scrubbed out."""
+        CDN's words with the key (the owner's, and the server's) scrubbed out."""
         if isinstance(error, MediaRefused):
             return f"{REFUSAL_PREFIX}{error.reason}"
-        return self.upstream.scrub(str(error))
+        return (upstream or self.upstream).scrub(str(error))
 
 
 async def _checked(chunks: AsyncIterator[bytes], max_bytes: int) -> AsyncIterator[bytes]:

@@ -12,6 +12,7 @@ import asyncio
 import functools
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.backoff import Backoff
@@ -31,11 +32,19 @@ from app.tasks import (
     submitted_task,
 )
 from app.upstream import CreatedTask, ErrorKind, UpstreamClient, UpstreamError
+from app.visitor_keys import KeyNeeded
+
+# Which upstream client (so which key) speaks for a task's owner; None: a visitor whose key is not held.
+UpstreamForOwner = Callable[[str | None], UpstreamClient | None]
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 300.0
 CONCURRENT_POLLS = 4
+# A task whose owner's key is not held is looked at again this often (entering the key wakes it at once).
+KEY_WAIT_SECONDS = 60.0
+# How many of a visitor's tasks are taken up again when they enter their key.
+RESUME_LIMIT = 1000
 
 
 class SubmissionNotRecorded(Exception):
@@ -72,9 +81,11 @@ class TaskPoller:
         tick: float = 0.5,
         gone_rule: GoneRule | None = None,
         clock: Clock = system_clock,
+        upstream_for: UpstreamForOwner | None = None,
     ) -> None:
         self.store = store
         self.upstream = upstream
+        self.upstream_for: UpstreamForOwner = upstream_for or (lambda owner: upstream)
         self.downloads = downloads
         self.cache = cache
         self.interval = interval
@@ -99,7 +110,8 @@ class TaskPoller:
         comparison_id: str | None = None,
     ) -> TaskRecord:
         """Create the task upstream and record it; raises UpstreamError (then nothing is recorded),
-        or SubmissionNotRecorded (then nothing was sent).
+        or SubmissionNotRecorded (then nothing was sent), or KeyNeeded (a visitor whose key is not
+        held: nothing was written or sent). The task goes upstream with its owner's key.
 
         The submission is written down before the upstream is called and replaced by its task in
         one transaction after, so a console killed in between leaves an "interrupted" record
@@ -107,6 +119,7 @@ class TaskPoller:
         upstream that accepted the task but whose answer never reached us, cannot be closed from
         here: the API has no idempotency key and no task list to reconcile against.
         """
+        client = self._client(owner)
         intent_id = uuid.uuid4().hex
         interrupted = interrupted_submission(intent_id, submission, notes, now=self.clock(), origin=origin, owner=owner)
         try:
@@ -116,7 +129,7 @@ class TaskPoller:
             log.exception("could not record a submission; nothing was sent upstream")
             raise SubmissionNotRecorded() from error
         try:
-            created = await self.upstream.create_task(submission.upstream_body())
+            created = await client.create_task(submission.upstream_body())
         except UpstreamError:
             # The upstream answered, or was never reached: the page shows why; there is no task to keep.
             self.store.finish_submission(intent_id, None)
@@ -180,8 +193,11 @@ class TaskPoller:
         return recovered
 
     async def open_external(self, task_id: str, *, owner: str | None = None) -> TaskRecord:
-        """A task created elsewhere, fetched once and recorded as `owner`'s; raises UpstreamError."""
-        data = await self.upstream.get_task(task_id)
+        """A task created elsewhere, fetched once and recorded as `owner`'s (with their key).
+
+        Raises UpstreamError, or KeyNeeded when `owner` is a visitor whose key is not held.
+        """
+        data = await self._client(owner).get_task(task_id)
         now = self.clock()
         # This fetch counts as the poll: the task keeps to one upstream GET per interval.
         record = opened_task(task_id, data, now=now, next_poll_at=now + self.interval)
@@ -192,12 +208,14 @@ class TaskPoller:
     async def cancel(self, task: TaskRecord) -> TaskRecord:
         """Ask the upstream to cancel an active task (one it no longer knows counts as cancelled).
 
-        Raises UpstreamError when the upstream refuses; the task is left as it was.
+        Raises UpstreamError when the upstream refuses, KeyNeeded when the owner's key is not held;
+        the task is left as it was.
         """
         if not task.is_active:
             return task
+        client = self._client(task.owner)
         try:
-            await self.upstream.delete_task(task.id)
+            await client.delete_task(task.id)
         except UpstreamError as error:
             if error.kind != ErrorKind.NOT_FOUND:
                 raise
@@ -236,6 +254,23 @@ class TaskPoller:
             return
         job.cancel()
         await asyncio.gather(job, return_exceptions=True)
+    def resume_owner(self, owner: str) -> int:
+        """Poll now the unsettled tasks of `owner` (a visitor who has just entered their key again)."""
+        now = self.clock()
+        resumed = 0
+        for task in self.store.recent(RESUME_LIMIT, viewer=owner):
+            if task.owner == owner and not task.is_settled and not task.gone:
+                self.store.update(task.id, next_poll_at=now)
+                resumed += 1
+        if resumed:
+            self.wake()
+        return resumed
+
+    def _client(self, owner: str | None) -> UpstreamClient:
+        client = self.upstream_for(owner)
+        if client is None:
+            raise KeyNeeded(owner)
+        return client
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -286,8 +321,13 @@ class TaskPoller:
     async def poll_one(self, task: TaskRecord) -> None:
         """Fetch one task, record what changed, and download its video once it has one."""
         now = self.clock()
+        client = self.upstream_for(task.owner)
+        if client is None:
+            # A visitor's task while their key is not held: nothing is sent (least of all another key).
+            self.store.update(task.id, next_poll_at=now + max(self.interval, KEY_WAIT_SECONDS))
+            return
         try:
-            data = await self.upstream.get_task(task.id)
+            data = await client.get_task(task.id)
         except UpstreamError as error:
             self._record_poll_failure(task, error, now)
             return
@@ -298,7 +338,7 @@ class TaskPoller:
         self.store.update(task.id, **changes)
         output = changes.get("output_url") or task.output_url
         if changes["status"] == TaskStatus.SUCCEEDED and task.video_file is None and output:
-            await self._download(task, output)
+            await self._download(task, output, client)
 
     def _record_poll_failure(self, task: TaskRecord, error: UpstreamError, now: float) -> None:
         if error.kind == ErrorKind.NOT_FOUND:
@@ -326,17 +366,17 @@ class TaskPoller:
             next_poll_at=now + self.not_found_backoff.delay(count),
         )
 
-    async def _download(self, task: TaskRecord, url: str) -> None:
+    async def _download(self, task: TaskRecord, url: str, client: UpstreamClient) -> None:
         attempts = task.download_attempts + 1
         try:
-            video_file = await self.downloads.fetch(task.id, url)
+            video_file = await self.downloads.fetch(task.id, url, upstream=client)
         except (UpstreamError, MediaRefused, OSError) as error:
             log.warning("download of task %s failed: %s", task.id, error)
             # The next poll fetches the task again, which also renews an expired signed URL.
             self.store.update(
                 task.id,
                 download_attempts=attempts,
-                video_error=self.downloads.describe(error),
+                video_error=self.downloads.describe(error, client),
                 next_poll_at=self.clock() + self.downloads.retry_delay(attempts),
             )
             return

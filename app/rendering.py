@@ -73,7 +73,12 @@ def upstream_label(settings: Settings) -> str:
     """The upstream as a page may show it: host and path, never credentials or query."""
     if settings.base_url is None:
         return "simulator"
-    parts = urlsplit(settings.base_url)
+    return base_url_label(settings.base_url)
+
+
+def base_url_label(url: str) -> str:
+    """An upstream base URL as a page may show it: scheme, host, port and path only."""
+    parts = urlsplit(url)
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{host}{port}{parts.path}"

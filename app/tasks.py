@@ -51,6 +51,8 @@ class TaskOrigin(StrEnum):
 
 
 TOKEN_OWNER_PREFIX = "token:"
+# A visitor's tasks (CONSOLE_VISITOR_KEYS) run on that visitor's key, never the server's (app/visitor_keys.py).
+VISITOR_OWNER_PREFIX = "visitor:"
 
 
 def token_owner(name: str) -> str:

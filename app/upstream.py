@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import re
@@ -114,6 +115,20 @@ class UpstreamClient:
         self._retries = retries
         self._backoff = Backoff(base=backoff, cap=BACKOFF_CAP_SECONDS, jitter=0.5)
         self._sleep = sleep
+        # Every key this client could have seen: an echo of any of them is scrubbed (see for_key).
+        self._secrets = tuple(k for k in (api_key,) if k and len(k) >= 4)
+
+    def for_key(self, api_key: str, base_url: str | None = None) -> UpstreamClient:
+        """The same client speaking with another key (a visitor's), over the same shared connection pool.
+
+        Its answers are scrubbed of both keys; the base URL must come from the operator's list, never
+        from a visitor's input (app/visitor_keys.py), or the console would be an open proxy.
+        """
+        view = copy.copy(self)
+        view.base_url = (base_url or self.base_url).rstrip("/")
+        view._api_key = api_key
+        view._secrets = tuple(k for k in (api_key, *self._secrets) if k and len(k) >= 4)
+        return view
 
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"
@@ -137,8 +152,8 @@ class UpstreamClient:
 
     def scrub(self, text: str) -> str:
         """Remove the key from text that may be shown or logged (some relays echo it)."""
-        if self._api_key and len(self._api_key) >= 4:
-            text = text.replace(self._api_key, "***")
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
         return text
 
     async def create_task(self, body: dict[str, Any]) -> CreatedTask:

@@ -40,6 +40,11 @@ PUBLIC_ROUTES = {
     "serve_shared_frame",
     "show_shared_comparison_cell",  # a shared comparison's cells and videos, under the same token
     "serve_shared_comparison_video",
+    # Visitor keys (tests/test_visitor.py): 404 unless CONSOLE_VISITOR_KEYS=true; the key page itself
+    # sends to /login first when a login is configured; forgetting needs no session, like log_out.
+    "show_key",
+    "enter_key",
+    "forget_key",
 }
 
 

@@ -76,8 +76,11 @@ def _invalid(issues: list[dict[str, Any]]) -> ApiProblem:
     return ApiProblem(400, {"error": VALIDATION_FAILED, "issues": issues, "docUrl": DOC_URL})
 
 
-def authorize(request: Request, api: ApiServicesDep) -> str:
+def authorize(request: Request, api: ApiServicesDep, settings: SettingsDep) -> str:
     """The token's name; 401 without a known token, 429 over its rate, 400 without a known API version."""
+    if settings.visitor_keys and not settings.visitor_keys_api:
+        # Visitors' keys are theirs alone; tokens would spend the server's key, off unless the operator says so.
+        raise _error(403, "The API is off on this console: visitors use their own keys in the web page.")
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     name = api.tokens.identify(presented.strip()) if scheme.lower() == "bearer" else None
     if name is None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from app.auth import public
-from app.deps import AccessDep, ApiServicesDep, CatalogueDep, FramesDep, SettingsDep, StoreDep
+from app.deps import AccessDep, CallerAccountDep, CatalogueDep, FramesDep, SettingsDep, StoreDep
 from app.forms import FormErrors, FormValues, values_from_task
 from app.i18n import LANGUAGE_COOKIE, LANGUAGES
 from app.rendering import render, upstream_label
@@ -27,7 +27,7 @@ async def show_form(
     request: Request,
     catalogue: CatalogueDep,
     store: StoreDep,
-    api: ApiServicesDep,
+    account: CallerAccountDep,
     access: AccessDep,
     from_task: Annotated[str | None, Query(alias="from")] = None,
 ) -> Response:
@@ -38,7 +38,8 @@ async def show_form(
         values = values_from_task(earlier, catalogue)
     context = form_context(catalogue, values, FormErrors())
     context["recent"] = [task_summary(r) for r in store.recent(RECENT_ON_FORM, viewer=access.viewer)]
-    context["account"] = account_context(await api.account.get_quietly(), catalogue, store.active_by_model(), values)
+    upstream_account = await account.get_quietly() if account is not None else None
+    context["account"] = account_context(upstream_account, catalogue, store.active_by_model(), values)
     return render(request, "index.html", context)
 
 

@@ -13,6 +13,7 @@ from app.catalogue import Catalogue
 from app.deps import (
     AccessDep,
     CacheDep,
+    CallerUpstreamDep,
     CatalogueDep,
     ClockDep,
     FrameIntakeDep,
@@ -25,7 +26,7 @@ from app.deps import (
     SharingDep,
     StatusVersionDep,
     StoreDep,
-    UpstreamDep,
+    UpstreamForDep,
     VersionsDep,
     VideosDep,
     VisibleTaskDep,
@@ -59,6 +60,7 @@ from app.views import (
     task_status_context,
     upstream_messages,
 )
+from app.visitor_keys import KeyNeeded
 
 router = APIRouter()
 
@@ -88,6 +90,7 @@ async def create_task(
     catalogue: CatalogueDep,
     settings: SettingsDep,
     intake: FrameIntakeDep,
+    upstream: CallerUpstreamDep,
     poller: PollerDep,
     gate: GateDep,
     principal: PrincipalDep,
@@ -101,6 +104,11 @@ async def create_task(
     except FormUnreadable:
         errors = FormErrors(general=[Message("errors.form_unreadable")])
         return _form_response(request, catalogue, FormValues.defaults(catalogue), errors, 400)
+    if compare.is_comparison_form(form.data) and upstream is None:
+        await form.data.close()
+        # A visitor whose key this process does not hold: nothing is sent (see below).
+        errors = FormErrors(general=[Message("visitor.key_first")])
+        return _form_response(request, catalogue, FormValues.defaults(catalogue), errors, 409)
     if compare.is_comparison_form(form.data):
         try:
             return await compare.create_comparison(
@@ -117,6 +125,10 @@ async def create_task(
         await form.data.close()
     if submission is None:
         return _form_response(request, catalogue, values, errors, 422)
+    if upstream is None:
+        # A visitor whose key this process does not hold (never entered, or lost in a restart): nothing is sent.
+        errors = FormErrors(general=[Message("visitor.key_first")])
+        return _form_response(request, catalogue, values, errors, 409)
 
     wait, reserved_at = gate.reserve_task(principal)
     if wait is not None:
@@ -166,7 +178,7 @@ async def show_task(
     task: OpenedTaskDep,
     catalogue: CatalogueDep,
     settings: SettingsDep,
-    upstream: UpstreamDep,
+    upstream_for: UpstreamForDep,
     frames: FramesDep,
     poller: PollerDep,
     clock: ClockDep,
@@ -182,6 +194,8 @@ async def show_task(
         poller.wake()
     if wants_json(request):
         return JSONResponse(task_json(task, _video_url(request, task)))
+    # Where the request went: the owner's upstream (a visitor's choice), or the console's own.
+    upstream = upstream_for(task.owner) or upstream_for.server
     context = task_status_context(task, catalogue, clock()) | {
         "request_info": request_display(task, upstream, frames),
         "notes": frame_notes(task),
@@ -241,7 +255,12 @@ async def cancel_task(
     except UpstreamError as error:
         error_messages = upstream_messages(error)
         status_code = 502
+    except KeyNeeded:
+        error_messages = [Message("visitor.key_first")]
+        status_code = 409
     if not is_htmx(request):
+        if status_code == 409:
+            raise HTTPException(409, "key needed")
         if error_messages:
             raise HTTPException(502, " ".join(str(m.params.get("detail", "")) for m in error_messages))
         return RedirectResponse(request.url_for("show_task", task_id=task.id).path, status_code=303)
