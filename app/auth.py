@@ -217,7 +217,7 @@ class Gate:
         quota_key = browser_id if had_browser_id else f"address:{client_address(scope)}"
         browser_owner = browser_id if private or had_browser_id else None
         principal: Principal | None = None
-        session = self._session(cookies.get(SESSION_COOKIE)) if login_required or self.visitors else None
+        session = self._session(cookies.get(SESSION_COOKIE)) if login_required or self.visitors is not None else None
         if self.visitors is not None and session is not None and session.kind == PrincipalKind.VISITOR:
             # With a login configured, a visitor session also carries the login it was opened under.
             if not login_required or session.account or session.proof:

@@ -87,7 +87,8 @@ class VisitorKeys:
         with self._lock:
             self._drop(session_id)
 
-    def __len__(self) -> int:
+    def count(self) -> int:
+        """How many keys are held (a method, not __len__: an empty registry must not read as "no registry")."""
         with self._lock:
             self._prune()
             return len(self._by_session)

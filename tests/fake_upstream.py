@@ -77,6 +77,8 @@ class FakeUpstream:
         self.organization: dict | None = None
         self.organization_calls = 0
         self.output_base: str | None = None  # where output URLs point instead of the fake CDN
+        # When set, only these bearer keys are accepted (401 otherwise), as a real upstream checks them.
+        self.accepted_keys: set[str] | None = None
         api = [
             Route("/v1/image_to_video", self.create, methods=["POST"]),
             Route("/v1/tasks/{task_id}", self.get, methods=["GET"]),
@@ -102,6 +104,22 @@ class FakeUpstream:
         self.requests.append(recorded)
         return recorded
 
+    def _refuse_key(self, request: Request) -> Response | None:
+        if self.accepted_keys is None:
+            return None
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme == "Bearer" and key in self.accepted_keys:
+            return None
+        return JSONResponse({"error": "Invalid API key"}, status_code=401)
+
+    def keys_used(self, path_part: str = "") -> list[str]:
+        """The bearer key of each recorded API request (not CDN fetches) whose path contains `path_part`."""
+        return [
+            r.headers.get("authorization", "").removeprefix("Bearer ")
+            for r in self.requests
+            if path_part in r.path and "/cdn/" not in r.path
+        ]
+
     async def _misbehave(self, route: str) -> Response | None:
         if not self.queued[route]:
             return None
@@ -112,6 +130,8 @@ class FakeUpstream:
 
     async def create(self, request: Request) -> Response:
         await self._record(request)
+        if (refused := self._refuse_key(request)) is not None:
+            return refused
         if (bad := await self._misbehave("create")) is not None:
             return bad
         task_id = str(uuid.uuid4())
@@ -120,6 +140,8 @@ class FakeUpstream:
 
     async def get(self, request: Request) -> Response:
         await self._record(request)
+        if (refused := self._refuse_key(request)) is not None:
+            return refused
         if (bad := await self._misbehave("get")) is not None:
             return bad
         task = self.tasks.get(request.path_params["task_id"])
@@ -148,6 +170,8 @@ class FakeUpstream:
 
     async def delete(self, request: Request) -> Response:
         await self._record(request)
+        if (refused := self._refuse_key(request)) is not None:
+            return refused
         if (bad := await self._misbehave("delete")) is not None:
             return bad
         task = self.tasks.get(request.path_params["task_id"])
@@ -162,6 +186,8 @@ class FakeUpstream:
 
     async def show_organization(self, request: Request) -> Response:
         self.organization_calls += 1
+        if (refused := self._refuse_key(request)) is not None:
+            return refused
         if self.organization is None:
             return JSONResponse({"error": "Not found"}, status_code=404)
         return JSONResponse(self.organization)
