@@ -141,6 +141,10 @@ async def create_task(
         errors.general[:0] = upstream_messages(error)
         status_code = 422 if error.kind == ErrorKind.VALIDATION else 502
         return _form_response(request, catalogue, values, errors, status_code)
+    except KeyNeeded:
+        # The visitor's key was forgotten while the form was being read: nothing was written or sent.
+        gate.release_task(principal, reserved_at)
+        return _form_response(request, catalogue, values, FormErrors(general=[Message("visitor.key_first")]), 409)
     except SubmissionNotRecorded:
         gate.release_task(principal, reserved_at)
         errors = FormErrors(general=[Message("errors.not_recorded")])
