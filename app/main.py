@@ -138,10 +138,13 @@ async def _refuse_body(scope: Scope, receive: Receive, send: Send, limit: int) -
 
 
 def media_policy(settings: Settings, base_url: str) -> MediaPolicy:
-    """Where results may be downloaded from: public https, the upstream's origin, the operator's hosts."""
+    """Where results may be downloaded from: public https, the upstream's origin, the operator's hosts
+    (CONSOLE_MEDIA_HOSTS, and the upstreams visitors may choose from, CONSOLE_VISITOR_UPSTREAMS)."""
     parts = urlsplit(base_url)
     origin = f"{parts.scheme}://{parts.netloc}"
-    return MediaPolicy(NetPolicy.build([origin, *settings.media_host_list]), origin, settings.max_video_bytes)
+    visitor_origins = [f"{p.scheme}://{p.netloc}" for p in map(urlsplit, settings.visitor_upstream_list)]
+    trusted = [origin, *visitor_origins, *settings.media_host_list]
+    return MediaPolicy(NetPolicy.build(trusted), origin, settings.max_video_bytes)
 
 
 class RootPathMiddleware:
