@@ -27,8 +27,12 @@ class TaskRemoval:
     async def remove(self, task: TaskRecord) -> None:
         """Delete the task upstream and here. Raises UpstreamError (nothing removed) when the upstream refuses."""
         if not task.gone:
+            # The owner's key (a visitor's own), never the server's for a visitor's task.
+            client = self.poller.upstream_for(task.owner)
+            if client is None:
+                raise UpstreamError(ErrorKind.AUTH, None, "enter your key again first")
             try:
-                await self.upstream.delete_task(task.id)
+                await client.delete_task(task.id)
             except UpstreamError as error:
                 if error.kind != ErrorKind.NOT_FOUND:
                     raise
