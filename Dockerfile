@@ -24,6 +24,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 # It listens on 0.0.0.0, so with an upstream key it starts only with CONSOLE_PASSWORD, accounts
-# (`runway-console user add`) or CONSOLE_ALLOW_OPEN=true. Behind a proxy in another container, set
+# (`runway-console user add`), CONSOLE_VISITOR_KEYS=true (visitors bring their own key) or CONSOLE_ALLOW_OPEN=true. Behind a proxy in another container, set
 # CONSOLE_TRUSTED_PROXIES to that proxy's address so its X-Forwarded-* headers are believed.
 CMD ["runway-console", "serve", "--host", "0.0.0.0", "--port", "8000"]
