@@ -327,6 +327,8 @@ def test_notify_hook_gets_the_final_document_when_private_hooks_are_allowed(star
         assert document["id"] == created.id and document["status"] == "SUCCEEDED"
         assert document["cost"] == {"credits": 25}
         assert isinstance(client.tasks.retrieve(created.id), Succeeded)
+        # The listener may answer before the notifier has written its log entry.
+        wait_until(lambda: sim.simulator.notifier.log)
         assert sim.simulator.notifier.log[0].delivered
         assert len(received) == 1
     finally:
