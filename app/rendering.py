@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 
@@ -137,3 +137,12 @@ def wants_json(request: Request) -> bool:
     """API clients (curl -H 'Accept: application/json') get JSON instead of pages."""
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept
+
+
+def see_other(request: Request, target: str) -> Response:
+    """Where a POST that ends somewhere else lands: HX-Redirect for HTMX, `{"ok": true}` for JSON, else 303."""
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    if wants_json(request):
+        return JSONResponse({"ok": True})
+    return RedirectResponse(target, status_code=303)

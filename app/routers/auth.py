@@ -13,7 +13,7 @@ from app.client import client_address
 from app.deps import AccessDep, GateDep, TranslatorDep
 from app.i18n import Translator
 from app.passwords import MAX_PASSWORD_CHARS
-from app.rendering import is_htmx, render, wants_json
+from app.rendering import render, see_other, wants_json
 from app.sessions import SESSION_COOKIE, clear_cookie_header, cookie_header, cookie_path, is_https
 
 router = APIRouter()
@@ -128,14 +128,7 @@ def _refused(
 async def log_out(request: Request, gate: GateDep) -> Response:
     """End the session (in the store, so the cookie is worthless even if kept) and show the login page."""
     gate.close_session(request.cookies.get(SESSION_COOKIE))
-    target = request.url_for("show_login").path
-    response: Response
-    if is_htmx(request):
-        response = Response(status_code=204, headers={"HX-Redirect": target})
-    elif wants_json(request):
-        response = JSONResponse({"ok": True})
-    else:
-        response = RedirectResponse(target, status_code=303)
+    response = see_other(request, request.url_for("show_login").path)
     name, value = clear_cookie_header(SESSION_COOKIE, path=cookie_path(request.scope), secure=is_https(request.scope))
     response.raw_headers.append((name, value))
     return response

@@ -15,7 +15,7 @@ from app.config import Settings
 from app.deps import AccessDep, GateDep, PollerDep, SettingsDep, TranslatorDep, VisitorsDep
 from app.forms import Message
 from app.i18n import Translator
-from app.rendering import base_url_label, is_htmx, render, wants_json
+from app.rendering import base_url_label, is_htmx, render, see_other, wants_json
 from app.sessions import SESSION_COOKIE, clear_cookie_header, cookie_header, cookie_path, is_https
 from app.upstream import ErrorKind
 from app.views import upstream_messages
@@ -223,14 +223,7 @@ async def forget_key(request: Request, settings: SettingsDep, visitors: Visitors
     """Drop the visitor's key from memory and end their visit (their tasks here are no longer shown to them)."""
     _enabled(settings, visitors)
     gate.close_session(request.cookies.get(SESSION_COOKIE))
-    target = request.url_for("show_key").path
-    response: Response
-    if is_htmx(request):
-        response = Response(status_code=204, headers={"HX-Redirect": target})
-    elif wants_json(request):
-        response = JSONResponse({"ok": True})
-    else:
-        response = RedirectResponse(target, status_code=303)
+    response = see_other(request, request.url_for("show_key").path)
     name, value = clear_cookie_header(SESSION_COOKIE, path=cookie_path(request.scope), secure=is_https(request.scope))
     response.raw_headers.append((name, value))
     return response
