@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -63,7 +64,7 @@ def test_curl_snippet_is_valid_shell():
     code = snippets(BODY, base_url="https://api.example.com/runwayml", api_version="2024-11-06")["curl"]
     bash = shutil.which("bash")
     if bash is None:
-        pytest.skip("bash not installed")
+        skip_unless_ci("bash")
     assert subprocess.run([bash, "-n"], input=code, text=True, capture_output=True).returncode == 0
     assert 'FIRST_FRAME=first-frame.png' in code and "$RUNWAYML_API_SECRET" in code
 
@@ -161,7 +162,7 @@ def test_the_httpx_snippet_runs_against_a_live_simulator(live_setup):
 def test_the_curl_snippet_runs_against_a_live_simulator(live_setup, tmp_path):
     console, task_id, simulator, sent = live_setup
     if shutil.which("curl") is None or shutil.which("bash") is None:
-        pytest.skip("curl or bash not installed")
+        skip_unless_ci("curl and bash")
     code = console.get(f"/tasks/{task_id}/code/curl").text
     assert SIM_KEY not in code
 
@@ -183,3 +184,10 @@ def test_task_page_shows_the_code_tabs_and_the_last_upstream_answer(live_setup):
     assert SIM_KEY not in page
     assert console.get(f"/tasks/{task_id}/code/nope").status_code == 404
     assert console.get("/tasks/unknown-task/code/curl").status_code == 404
+
+
+def skip_unless_ci(tools: str) -> None:
+    """Skip on a machine without the tools; in CI their absence is a failure, not a silent pass."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{tools} must be installed for CI to run the curl snippet")
+    pytest.skip(f"{tools} not installed")

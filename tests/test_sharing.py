@@ -11,7 +11,7 @@ import pytest
 from app.sharing import TOKEN_PATTERN, Sharing, is_token, new_token
 from app.storage import ShareKind, SqliteTaskStore
 from tests.fake_upstream import FakeUpstream
-from tests.helpers import FakeClock, create_task, real_mp4, wait_until
+from tests.helpers import FRAME_URL, FakeClock, create_task, real_mp4, wait_until
 
 JSON = {"Accept": "application/json"}
 HTMX = {"HX-Request": "true"}
@@ -60,6 +60,16 @@ def share(console: Any, task_id: str) -> str:
                       console.get(f"/tasks/{task_id}").text)
     assert found is not None
     return found.group(1)
+
+
+def test_a_url_frame_on_a_shared_page_is_its_address_not_a_third_party_image(console):
+    task_id = create_task(console)  # the first frame given as an https URL
+    wait_until(lambda: console.get(f"/tasks/{task_id}", headers=JSON).json()["video"] is not None)
+    page = console.get(f"/s/{share(console, task_id)}")
+    assert page.status_code == 200
+    assert FRAME_URL in page.text  # shown as text
+    elsewhere = [src for src in Page(page.text).sources if "://" in src and not src.startswith("http://testserver/")]
+    assert not elsewhere  # nothing is loaded from another origin
 
 
 # --- tokens ---------------------------------------------------------------------------------------
