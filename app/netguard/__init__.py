@@ -45,9 +45,7 @@ from app.netguard.transport import (
     GuardedBackend,
     SocketOptions,
     guarded_async_client,
-    guarded_async_transport,
     guarded_client,
-    guarded_transport,
     install_backend,
 )
 
@@ -66,9 +64,7 @@ __all__ = [
     "address_problem",
     "blocked_cause",
     "guarded_async_client",
-    "guarded_async_transport",
     "guarded_client",
-    "guarded_transport",
     "host_problem",
     "install_backend",
     "is_public_address",

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
 
 import anyio
 import httpcore
 import httpx
 
+from app.netguard.addresses import IPAddress
 from app.netguard.hosts import NetPolicy
 from app.netguard.resolve import (
     AsyncResolver,
@@ -27,6 +29,46 @@ SocketOptions = Iterable[Any] | None
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 # --- enforcement at connect time -----------------------------------------------------------------
+
+
+class _Attempts:
+    """One connect: the vetted addresses of a host, tried in turn within the connect timeout.
+
+    Both backends go through this, so the blocking one can never drift from the async one in
+    what it connects to. An address that refuses or cannot be reached gives way to the next one
+    (a host with IPv6 the network cannot route still connects over IPv4); a timeout ends it all,
+    as the time is spent. The deadline starts before resolving: the timeout covers both.
+    """
+
+    def __init__(self, host: str, timeout: float | None) -> None:
+        self.host = host
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.failure: httpcore.ConnectError | None = None
+
+    @contextmanager
+    def resolving(self) -> Iterator[None]:
+        """Report a resolver that failed as httpx reports any connection that could not open."""
+        try:
+            yield
+        except OSError as exc:
+            raise httpcore.ConnectError(f"could not resolve {self.host}: {exc}") from exc
+
+    def each(self, addresses: list[IPAddress]) -> Iterator[tuple[str, float | None]]:
+        """Each address to try, with the seconds left for it."""
+        for address in addresses:
+            yield str(address), None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+
+    @contextmanager
+    def trying(self) -> Iterator[None]:
+        """One address: a connect error is noted and the next address is tried."""
+        try:
+            yield
+        except httpcore.ConnectError as exc:
+            self.failure = exc
+
+    def exhausted(self) -> NoReturn:
+        assert self.failure is not None
+        raise self.failure
 
 
 class GuardedAsyncBackend(httpcore.AsyncNetworkBackend):
@@ -51,25 +93,17 @@ class GuardedAsyncBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: SocketOptions = None,
     ) -> httpcore.AsyncNetworkStream:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            with anyio.fail_after(timeout):
-                addresses = await resolve_public(host, port, policy=self.policy, resolver=self.resolver)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
-        except OSError as exc:
-            raise httpcore.ConnectError(f"could not resolve {host}: {exc}") from exc
-        failure: Exception | None = None
-        for address in addresses:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        attempts = _Attempts(host, timeout)
+        with attempts.resolving():
             try:
-                return await self.inner.connect_tcp(str(address), port, left, local_address, socket_options)
-            except httpcore.ConnectTimeout:
-                raise
-            except httpcore.ConnectError as exc:
-                failure = exc
-        assert failure is not None
-        raise failure
+                with anyio.fail_after(timeout):
+                    addresses = await resolve_public(host, port, policy=self.policy, resolver=self.resolver)
+            except TimeoutError:  # an OSError too: turned into a timeout before `resolving` sees it
+                raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
+        for address, left in attempts.each(addresses):
+            with attempts.trying():
+                return await self.inner.connect_tcp(address, port, left, local_address, socket_options)
+        attempts.exhausted()
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: SocketOptions = None
@@ -102,22 +136,13 @@ class GuardedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: SocketOptions = None,
     ) -> httpcore.NetworkStream:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
+        attempts = _Attempts(host, timeout)
+        with attempts.resolving():
             addresses = resolve_public_sync(host, port, policy=self.policy, resolver=self.resolver)
-        except OSError as exc:
-            raise httpcore.ConnectError(f"could not resolve {host}: {exc}") from exc
-        failure: Exception | None = None
-        for address in addresses:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                return self.inner.connect_tcp(str(address), port, left, local_address, socket_options)
-            except httpcore.ConnectTimeout:
-                raise
-            except httpcore.ConnectError as exc:
-                failure = exc
-        assert failure is not None
-        raise failure
+        for address, left in attempts.each(addresses):
+            with attempts.trying():
+                return self.inner.connect_tcp(address, port, left, local_address, socket_options)
+        attempts.exhausted()
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: SocketOptions = None
@@ -147,36 +172,6 @@ def install_backend(
     pool._network_backend = backend  # type: ignore[union-attr]
 
 
-def guarded_async_transport(
-    policy: NetPolicy,
-    *,
-    resolver: AsyncResolver | None = None,
-    verify: ssl.SSLContext | str | bool = True,
-    http2: bool = False,
-    limits: httpx.Limits = DEFAULT_LIMITS,
-    retries: int = 0,
-) -> httpx.AsyncHTTPTransport:
-    """An httpx.AsyncHTTPTransport (no proxy) that vets every address it connects to."""
-    transport = httpx.AsyncHTTPTransport(verify=verify, http2=http2, limits=limits, retries=retries)
-    install_backend(transport, GuardedAsyncBackend(policy, resolver=resolver))
-    return transport
-
-
-def guarded_transport(
-    policy: NetPolicy,
-    *,
-    resolver: SyncResolver | None = None,
-    verify: ssl.SSLContext | str | bool = True,
-    http2: bool = False,
-    limits: httpx.Limits = DEFAULT_LIMITS,
-    retries: int = 0,
-) -> httpx.HTTPTransport:
-    """An httpx.HTTPTransport (no proxy) that vets every address it connects to."""
-    transport = httpx.HTTPTransport(verify=verify, http2=http2, limits=limits, retries=retries)
-    install_backend(transport, GuardedBackend(policy, resolver=resolver))
-    return transport
-
-
 _UNGUARDED_OPTIONS = ("transport", "mounts", "proxy", "trust_env", "app")
 
 
@@ -200,7 +195,8 @@ def guarded_async_client(
     to wherever the URL says. Other options (headers, follow_redirects, timeout…) pass through.
     """
     _refuse_bypasses(client_options)
-    transport = guarded_async_transport(policy, resolver=resolver, verify=verify, limits=limits)
+    transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits)
+    install_backend(transport, GuardedAsyncBackend(policy, resolver=resolver))
     return httpx.AsyncClient(transport=transport, trust_env=False, **client_options)
 
 
@@ -214,5 +210,6 @@ def guarded_client(
 ) -> httpx.Client:
     """Blocking twin of `guarded_async_client`."""
     _refuse_bypasses(client_options)
-    transport = guarded_transport(policy, resolver=resolver, verify=verify, limits=limits)
+    transport = httpx.HTTPTransport(verify=verify, limits=limits)
+    install_backend(transport, GuardedBackend(policy, resolver=resolver))
     return httpx.Client(transport=transport, trust_env=False, **client_options)
