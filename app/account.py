@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.clock import Clock, system_clock
-from app.upstream import ErrorKind, UpstreamClient, UpstreamError
+from app.upstream import UpstreamClient
+from app.upstream_errors import ErrorKind, UpstreamError
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,8 @@ from app.sharing import Sharing
 from app.signing import UrlSigner
 from app.storage import FrameStore, TaskStore, Visibility, visible_to
 from app.tasks import TaskRecord, is_task_id
-from app.upstream import ErrorKind, UpstreamClient, UpstreamError
+from app.upstream import UpstreamClient
+from app.upstream_errors import ErrorKind, UpstreamError
 from app.versions import TaskVersions
 from app.visitor_keys import KeyNeeded, UpstreamFor, VisitorKeys
 

@@ -31,7 +31,8 @@ from app.files import atomic_path
 from app.netguard import DEFAULT_PORTS, NetPolicy, address_problem, blocked_cause, parse_host, url_host_problem
 from app.storage import TaskStore
 from app.tasks import TASK_ID_PATTERN, TaskRecord
-from app.upstream import ErrorKind, RemoteFile, UpstreamClient, UpstreamError
+from app.upstream import RemoteFile, UpstreamClient
+from app.upstream_errors import ErrorKind, UpstreamError
 
 log = logging.getLogger(__name__)
 

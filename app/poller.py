@@ -31,7 +31,8 @@ from app.tasks import (
     opened_task,
     submitted_task,
 )
-from app.upstream import CreatedTask, ErrorKind, UpstreamClient, UpstreamError
+from app.upstream import CreatedTask, UpstreamClient
+from app.upstream_errors import ErrorKind, UpstreamError
 from app.visitor_keys import KeyNeeded
 
 # Which upstream client (so which key) speaks for a task's owner; None: a visitor whose key is not held.

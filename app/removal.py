@@ -11,7 +11,8 @@ from app.media import VideoStore
 from app.poller import TaskPoller
 from app.storage import FrameStore, TaskStore
 from app.tasks import TaskRecord, frame_ref
-from app.upstream import ErrorKind, UpstreamClient, UpstreamError
+from app.upstream import UpstreamClient
+from app.upstream_errors import ErrorKind, UpstreamError
 
 
 class TaskRemoval:

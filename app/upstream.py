@@ -6,11 +6,9 @@ import asyncio
 import copy
 import json
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
@@ -18,6 +16,7 @@ import httpx
 
 from app.backoff import Backoff
 from app.ratelimit import PaceExceeded, UpstreamPace
+from app.upstream_errors import ErrorKind, UpstreamError, error_from_response, plain_text, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -26,44 +25,6 @@ BACKOFF_CAP_SECONDS = 8.0
 # A Retry-After up to this is waited for inside the call; a longer one is the caller's to schedule
 # (the poller keeps serving other tasks meanwhile, a page says "try again later").
 INLINE_RETRY_AFTER_MAX_SECONDS = 5.0
-DETAIL_MAX_CHARS = 400
-TITLE_PATTERN = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
-TAG_PATTERN = re.compile(r"<[^>]+>")
-
-
-class ErrorKind(StrEnum):
-    """What kind of trouble an upstream call met; each has a message under upstream.kind.<value>."""
-
-    AUTH = "auth"
-    NOT_FOUND = "not_found"
-    RATE_LIMIT = "rate_limit"
-    SERVER = "server"
-    CREDITS = "credits"
-    VALIDATION = "validation"
-    HTTP = "http"
-    PROTOCOL = "protocol"
-    TIMEOUT = "timeout"
-    NETWORK = "network"
-
-
-@dataclass
-class UpstreamError(Exception):
-    """Anything that went wrong talking upstream, reduced to what a person needs to know.
-
-    `kind` picks the explanation (a message key under upstream.kind); `detail` is the
-    upstream's own words with the key scrubbed out.
-    """
-
-    kind: ErrorKind
-    status: int | None = None
-    detail: str = ""
-    issues: list[tuple[list[str | int], str]] = field(default_factory=list)
-    retry_after: float | None = None
-    html: bool = False
-
-    def __str__(self) -> str:
-        status = f" HTTP {self.status}" if self.status else ""
-        return f"upstream {self.kind.value}{status}: {self.detail}".strip()
 
 
 @dataclass(frozen=True)
@@ -191,7 +152,7 @@ class UpstreamClient:
                     return
                 if response.status_code >= 400:
                     await response.aread()
-                    raise self._error_from(response)
+                    raise error_from_response(response, self.scrub)
                 yield RemoteFile(url, length=_content_length(response), chunks=_whole_body(response))
         except httpx.TimeoutException:
             raise UpstreamError(ErrorKind.TIMEOUT, None, "downloading the video timed out") from None
@@ -222,12 +183,12 @@ class UpstreamClient:
             else:
                 if self._pace is not None:
                     if response.status_code == 429:
-                        self._pace.throttled(_retry_after(response.headers.get("retry-after")))
+                        self._pace.throttled(retry_after_seconds(response.headers.get("retry-after")))
                     else:
                         self._pace.answered()
                 if response.status_code < 400:
                     return response
-                error = self._error_from(response)
+                error = error_from_response(response, self.scrub)
                 retryable = idempotent and response.status_code in RETRYABLE_STATUS
             log.info("upstream %s %s failed (attempt %d): %s", method, path, attempt + 1, error)
             if not retryable or last_attempt or (error.retry_after or 0) > INLINE_RETRY_AFTER_MAX_SECONDS:
@@ -241,7 +202,7 @@ class UpstreamClient:
         try:
             data = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
-            snippet = self.scrub(_plain_text(response.text)[:120])
+            snippet = self.scrub(plain_text(response.text)[:120])
             raise UpstreamError(ErrorKind.PROTOCOL, response.status_code, snippet) from None
         if not isinstance(data, dict):
             raise UpstreamError(ErrorKind.PROTOCOL, response.status_code, "the answer is not a JSON object")
@@ -256,35 +217,6 @@ class UpstreamClient:
         if isinstance(value, dict):
             return {key: self._scrub_document(item) for key, item in value.items()}
         return value
-
-    def _error_from(self, response: httpx.Response) -> UpstreamError:
-        """Read any of the error shapes upstreams use: Runway's, a relay's, HTML, plain text."""
-        status = response.status_code
-        text = response.text
-        detail, html = "", False
-        issues: list[tuple[list[str | int], str]] = []
-        content_type = response.headers.get("content-type", "")
-        try:
-            data = json.loads(text) if text.strip() else None
-        except json.JSONDecodeError:
-            data = None
-        if isinstance(data, dict):
-            detail, issues = _detail_from_json(data)
-        elif "html" in content_type or text.lstrip()[:15].lower().startswith(("<!doctype", "<html")):
-            html = True
-            title = TITLE_PATTERN.search(text)
-            detail = _plain_text(title.group(1) if title else text)
-        else:
-            detail = _plain_text(text)
-        detail = self.scrub(detail)[:DETAIL_MAX_CHARS]
-        return UpstreamError(
-            _kind_for(status, detail, issues),
-            status,
-            detail,
-            [(path, self.scrub(message)) for path, message in issues],
-            _retry_after(response.headers.get("retry-after")),
-            html,
-        )
 
 
 async def _whole_body(response: httpx.Response) -> AsyncIterator[bytes]:
@@ -304,55 +236,10 @@ async def _whole_body(response: httpx.Response) -> AsyncIterator[bytes]:
         )
 
 
-def _detail_from_json(data: dict[str, Any]) -> tuple[str, list[tuple[list[str | int], str]]]:
-    error = data.get("error")
-    issues: list[tuple[list[str | int], str]] = []
-    for issue in data.get("issues") or []:
-        if isinstance(issue, dict):
-            path = issue["path"] if isinstance(issue.get("path"), list) else []
-            issues.append(([p for p in path if isinstance(p, str | int)], str(issue.get("message", ""))))
-    if isinstance(error, str):
-        return error, issues
-    if isinstance(error, dict):
-        return str(error.get("message") or error.get("type") or json.dumps(error)), issues
-    for key in ("message", "detail", "msg"):
-        if isinstance(data.get(key), str):
-            return data[key], issues
-    return json.dumps(data)[:DETAIL_MAX_CHARS], issues
-
-
-def _kind_for(status: int, detail: str, issues: list[tuple[list[str | int], str]]) -> ErrorKind:
-    if status in (401, 403):
-        return ErrorKind.AUTH
-    if status == 404:
-        return ErrorKind.NOT_FOUND
-    if status == 429:
-        return ErrorKind.RATE_LIMIT
-    if status >= 500:
-        return ErrorKind.SERVER
-    if "credit" in detail.lower():
-        return ErrorKind.CREDITS
-    if issues or status in (400, 422):
-        return ErrorKind.VALIDATION
-    return ErrorKind.HTTP
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return seconds if seconds is not None and seconds >= 0 else None
-
-
 def _credits(value: object) -> float | None:
     if isinstance(value, dict):
         value = value.get("credits")
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _plain_text(text: str) -> str:
-    return " ".join(TAG_PATTERN.sub(" ", text).split())
 
 
 def _content_length(response: httpx.Response) -> int | None:

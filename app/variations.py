@@ -13,7 +13,7 @@ from app.comparisons import Combination, Comparison, StoredMessages
 from app.poller import SubmissionNotRecorded, TaskPoller
 from app.storage import FrameStore, TaskStore
 from app.tasks import Frame, StoredNotes, TaskRecord, TaskSubmission, frame_ref
-from app.upstream import UpstreamError
+from app.upstream_errors import UpstreamError
 
 # Creates sent at once for one comparison: quicker than one by one, gentle on an upstream's rate limit.
 CONCURRENT_CREATES = 3

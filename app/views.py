@@ -16,7 +16,8 @@ from app.i18n import Translator
 from app.media import refusal_reason
 from app.storage import FrameStore
 from app.tasks import TaskRecord, TaskStatus, frame_ref
-from app.upstream import UpstreamClient, UpstreamError
+from app.upstream import UpstreamClient
+from app.upstream_errors import UpstreamError
 
 # Form fields in page order, each with its label's key: the error summary lists messages in this order.
 FIELD_LABELS = {

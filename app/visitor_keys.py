@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from app.account import NOT_OFFERED_STATUSES, Account, AccountCache
 from app.clock import Clock, system_clock
 from app.tasks import VISITOR_OWNER_PREFIX
-from app.upstream import ErrorKind, UpstreamClient, UpstreamError
+from app.upstream import UpstreamClient
+from app.upstream_errors import ErrorKind, UpstreamError
 
 # The longest key the form takes (Runway keys are ~130 characters, relays' shorter).
 MAX_KEY_CHARS = 512

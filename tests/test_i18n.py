@@ -9,7 +9,7 @@ import pytest
 from app.failures import FAILURE_GROUPS
 from app.i18n import Translator, choose_language, load_messages, parse_accept_language
 from app.tasks import TaskStatus
-from app.upstream import ErrorKind
+from app.upstream_errors import ErrorKind
 
 REPO = Path(__file__).resolve().parents[1]
 KEY_CALL = re.compile(r"""\bt\(\s*["']([a-zA-Z0-9_.]+)["']""")

@@ -22,7 +22,8 @@ from app.netguard import NetPolicy, guarded_async_client
 from app.simulator.video import render_video
 from app.storage import SqliteTaskStore
 from app.tasks import TaskOrigin, TaskRecord, TaskStatus
-from app.upstream import UpstreamClient, UpstreamError
+from app.upstream import UpstreamClient
+from app.upstream_errors import UpstreamError
 from tests.fake_upstream import FAKE_MP4, FakeUpstream, mp4_box
 from tests.helpers import SECRET, FakeClock, console_dns, create_task, real_mp4, wait_until
 

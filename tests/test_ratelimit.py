@@ -12,7 +12,8 @@ import pytest
 
 from app.backoff import Backoff
 from app.ratelimit import PaceExceeded, UpstreamPace
-from app.upstream import ErrorKind, UpstreamClient, UpstreamError
+from app.upstream import UpstreamClient
+from app.upstream_errors import ErrorKind, UpstreamError
 from tests.helpers import SECRET
 
 NO_JITTER = Backoff(base=1.0, cap=60.0)

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from app.i18n import Translator
-from app.upstream import CreatedTask, UpstreamClient, UpstreamError
+from app.upstream import CreatedTask, UpstreamClient
+from app.upstream_errors import UpstreamError
 from app.views import upstream_messages
 from tests.fake_upstream import FAKE_MP4, FakeUpstream, started
 

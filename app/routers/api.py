@@ -38,7 +38,7 @@ from app.deps import (
 from app.images import ImageProblem
 from app.poller import SubmissionNotRecorded
 from app.tasks import TaskOrigin, TaskRecord, is_task_id, token_owner
-from app.upstream import ErrorKind, UpstreamError
+from app.upstream_errors import ErrorKind, UpstreamError
 
 log = logging.getLogger(__name__)
 

@@ -54,7 +54,8 @@ from app.rendering import is_htmx, render, wants_json
 from app.sharing import Sharing
 from app.storage import FrameStore, ShareKind, TaskStore
 from app.tasks import TaskRecord
-from app.upstream import UpstreamClient, UpstreamError
+from app.upstream import UpstreamClient
+from app.upstream_errors import UpstreamError
 from app.variations import RerunProblem, combination_submission, launch_comparison, rerun_submission, start_task
 from app.views import errors_json, form_context, task_status_context, upstream_messages
 

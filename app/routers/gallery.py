@@ -30,7 +30,7 @@ from app.gallery import (
 )
 from app.rendering import is_htmx, render
 from app.tasks import is_task_id
-from app.upstream import UpstreamError
+from app.upstream_errors import UpstreamError
 from app.views import upstream_messages
 
 router = APIRouter()

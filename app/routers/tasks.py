@@ -48,7 +48,7 @@ from app.routers import compare
 from app.routers.share import share_box_context
 from app.storage import ShareKind
 from app.tasks import TaskRecord
-from app.upstream import ErrorKind, UpstreamError
+from app.upstream_errors import ErrorKind, UpstreamError
 from app.views import (
     errors_json,
     form_context,

@@ -17,7 +17,7 @@ from app.forms import Message
 from app.i18n import Translator
 from app.rendering import base_url_label, is_htmx, render, see_other, wants_json
 from app.sessions import SESSION_COOKIE, clear_cookie_header, cookie_header, cookie_path, is_https
-from app.upstream import ErrorKind
+from app.upstream_errors import ErrorKind
 from app.views import upstream_messages
 from app.visitor_keys import MAX_KEY_CHARS, VisitorKeys, check_key
 
