@@ -33,7 +33,8 @@ from app.config import Settings, load_settings
 from app.deps import ApiServices, Services, get_translator
 from app.files import remove_stale_parts
 from app.images import PixelBudget, return_bitmaps_to_the_os
-from app.media import MediaPolicy, VideoCache, VideoDownloads, VideoStore
+from app.media import VideoCache, VideoStore
+from app.media_download import MediaPolicy, VideoDownloads
 from app.netguard import AsyncResolver, NetPolicy, guarded_async_client
 from app.origin import CrossOriginMiddleware
 from app.poller import MAX_BACKOFF_SECONDS, GoneRule, TaskPoller

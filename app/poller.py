@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from app.backoff import Backoff
 from app.clock import Clock, system_clock
-from app.media import MediaRefused, VideoCache, VideoDownloads
+from app.media import VideoCache
+from app.media_download import MediaRefused, VideoDownloads
 from app.storage import TaskStore
 from app.tasks import (
     ACTIVE_STATUSES,

@@ -13,7 +13,7 @@ from app.comparisons import MAX_COMBINATIONS
 from app.failures import explain_failure
 from app.forms import FormErrors, FormValues, Message
 from app.i18n import Translator
-from app.media import refusal_reason
+from app.media_download import refusal_reason
 from app.storage import FrameStore
 from app.tasks import TaskRecord, TaskStatus, frame_ref
 from app.upstream import UpstreamClient

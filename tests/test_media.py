@@ -17,7 +17,9 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from app.backoff import Backoff
-from app.media import MediaPolicy, MediaRefused, VideoCache, VideoDownloads, VideoStore, mp4_problem
+from app.media import VideoCache, VideoStore
+from app.media_download import MediaPolicy, MediaRefused, VideoDownloads
+from app.mp4 import mp4_problem
 from app.netguard import NetPolicy, guarded_async_client
 from app.simulator.video import render_video
 from app.storage import SqliteTaskStore

@@ -13,7 +13,7 @@ import warnings
 import pytest
 
 from app.catalogue import load_catalogue
-from app.media import mp4_problem
+from app.mp4 import mp4_problem
 from app.simulator import create_simulator_app
 from app.simulator.faults import parse_faults
 from app.simulator.settings import SimulatorSettings
