@@ -40,6 +40,10 @@ FAKE_MP4 = (
 )
 
 
+def task_not_found() -> JSONResponse:
+    return JSONResponse({"error": "Task not found"}, status_code=404)
+
+
 @dataclass
 class Recorded:
     method: str
@@ -128,25 +132,28 @@ class FakeUpstream:
             await asyncio.sleep(bad.hang_seconds)
         return Response(bad.body, status_code=bad.status, media_type=bad.content_type, headers=bad.headers)
 
-    async def create(self, request: Request) -> Response:
+    async def _answer_early(self, request: Request, route: str) -> Response | None:
+        """Record an API call; the answer when its key is refused or a misbehaviour is queued for `route`."""
         await self._record(request)
         if (refused := self._refuse_key(request)) is not None:
             return refused
-        if (bad := await self._misbehave("create")) is not None:
-            return bad
+        return await self._misbehave(route)
+
+    def _task(self, request: Request) -> dict | None:
+        return self.tasks.get(request.path_params["task_id"])
+
+    async def create(self, request: Request) -> Response:
+        if (early := await self._answer_early(request, "create")) is not None:
+            return early
         task_id = str(uuid.uuid4())
         self.tasks[task_id] = {"id": task_id, "status": "PENDING", "createdAt": "2026-11-24T10:00:00.000Z"}
         return JSONResponse({"id": task_id})
 
     async def get(self, request: Request) -> Response:
-        await self._record(request)
-        if (refused := self._refuse_key(request)) is not None:
-            return refused
-        if (bad := await self._misbehave("get")) is not None:
-            return bad
-        task = self.tasks.get(request.path_params["task_id"])
-        if task is None:
-            return JSONResponse({"error": "Task not found"}, status_code=404)
+        if (early := await self._answer_early(request, "get")) is not None:
+            return early
+        if (task := self._task(request)) is None:
+            return task_not_found()
         if self.auto_advance and task["status"] in STEPS[:-1]:
             self._advance(task)
         return JSONResponse(task)
@@ -157,26 +164,21 @@ class FakeUpstream:
         if next_status == "RUNNING":
             task["progress"] = 0.5
         if next_status == "SUCCEEDED":
+            task.pop("progress", None)
             final = self.final_status.get(task["id"])
             if final:
-                task.pop("progress", None)
                 task.update(final)
             else:
-                task.pop("progress", None)
                 task["output"] = [self.output_url(task["id"])]
 
     def output_url(self, task_id: str) -> str:
         return f"{self.output_base or self.base_url}/cdn/{task_id}.mp4?_jwt=signed"
 
     async def delete(self, request: Request) -> Response:
-        await self._record(request)
-        if (refused := self._refuse_key(request)) is not None:
-            return refused
-        if (bad := await self._misbehave("delete")) is not None:
-            return bad
-        task = self.tasks.get(request.path_params["task_id"])
-        if task is None:
-            return JSONResponse({"error": "Task not found"}, status_code=404)
+        if (early := await self._answer_early(request, "delete")) is not None:
+            return early
+        if (task := self._task(request)) is None:
+            return task_not_found()
         if task["status"] in ("PENDING", "THROTTLED", "RUNNING"):
             task["status"] = "CANCELLED"
             task.pop("progress", None)

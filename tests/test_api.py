@@ -60,17 +60,6 @@ def sdk(server: LiveServer, token: str = TOKEN, base_url: str | None = None, **o
     return RunwayML(api_key=token, base_url=base_url or server.url, **options)
 
 
-def retrieve_until(client: RunwayML, task_id: str, kind: type) -> Any:
-    seen: list[Any] = []
-
-    def reached() -> bool:
-        seen.append(client.tasks.retrieve(task_id))
-        return isinstance(seen[-1], kind)
-
-    wait_until(reached)
-    return seen[-1]
-
-
 # --- the whole path ----------------------------------------------------------------------------
 
 

@@ -3,7 +3,9 @@ nothing on bad input; the grid page and its cells; JSON and HTMX answers; a crea
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 from app.comparisons import MAX_COMBINATIONS
 from app.i18n import load_messages
@@ -27,6 +29,13 @@ def comparison_of(console, response):
     location = response.headers["location"]
     assert re.fullmatch(r"/compare/[0-9a-f]{32}", location)
     return console.get(location, headers={"Accept": "application/json"}).json()
+
+
+def console_with_models(open_console, fake_upstream, tmp_path, *models: dict[str, Any]):
+    """A console whose catalogue holds just `models`."""
+    catalogue = tmp_path / "catalogue.json"
+    catalogue.write_text(json.dumps({"models": list(models)}))
+    return open_console(fake_upstream, CONSOLE_CATALOGUE=str(catalogue))
 
 
 def test_two_models_start_one_task_each_with_the_closest_ratio(console, fake_upstream, png):
@@ -72,13 +81,11 @@ def test_a_seed_list_runs_exactly_those_seeds_for_every_model(console, fake_upst
 
 
 def test_duration_is_fitted_per_model(open_console, fake_upstream, png, tmp_path):
-    catalogue = tmp_path / "catalogue.json"
-    catalogue.write_text(
-        '{"models": ['
-        '{"id": "long", "ratios": ["1280:720"], "durations": [5, 10], "prices": {"5": 10, "10": 20}},'
-        '{"id": "short", "ratios": ["720:1280", "960:960"], "durations": [4, 6], "prices": {"4": 3, "6": 5}}]}'
+    console = console_with_models(
+        open_console, fake_upstream, tmp_path,
+        {"id": "long", "ratios": ["1280:720"], "durations": [5, 10], "prices": {"5": 10, "10": 20}},
+        {"id": "short", "ratios": ["720:1280", "960:960"], "durations": [4, 6], "prices": {"4": 3, "6": 5}},
     )
-    console = open_console(fake_upstream, CONSOLE_CATALOGUE=str(catalogue))
 
     comparison = comparison_of(
         console, post_compare(console, png, model=["long", "short"], ratio="1280:720", duration="10")
@@ -94,13 +101,11 @@ def test_duration_is_fitted_per_model(open_console, fake_upstream, png, tmp_path
 
 
 def test_any_invalid_combination_sends_nothing_upstream(open_console, fake_upstream, png, tmp_path):
-    catalogue = tmp_path / "catalogue.json"
-    catalogue.write_text(
-        '{"models": ['
-        '{"id": "roomy", "ratios": ["1280:720"], "durations": [5], "prompt_max_units": 1000},'
-        '{"id": "terse", "ratios": ["1280:720"], "durations": [5], "prompt_max_units": 10, "positions": ["first"]}]}'
+    console = console_with_models(
+        open_console, fake_upstream, tmp_path,
+        {"id": "roomy", "ratios": ["1280:720"], "durations": [5], "prompt_max_units": 1000},
+        {"id": "terse", "ratios": ["1280:720"], "durations": [5], "prompt_max_units": 10, "positions": ["first"]},
     )
-    console = open_console(fake_upstream, CONSOLE_CATALOGUE=str(catalogue))
     last = image_bytes(color=(200, 30, 30))
 
     response = console.post(

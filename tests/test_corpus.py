@@ -13,6 +13,7 @@ import json
 import re
 import string
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,6 +199,25 @@ def sent_images(fake: FakeUpstream, since: int) -> list[Image.Image]:
     return images
 
 
+def refusal(
+    corpus_console: Any, post: Callable[[TestClient, Any], Any], case: FormCase | ApiCase, *, created: int
+) -> dict[str, Any] | None:
+    """Post a hostile `case`. An acceptable one (nothing blamed) must answer `created` and go up as one
+    still image: None. Otherwise a 4xx with nothing sent upstream: its report, to check the message."""
+    console, fake = corpus_console
+    before = creates(fake)
+    answer = post(console, case)
+    assert answer.status_code < 500, answer.text[:300]
+    if case.blamed is None:
+        assert answer.status_code == created, answer.text[:300]
+        (image,) = sent_images(fake, before)
+        assert getattr(image, "n_frames", 1) == 1  # an animation goes up as its first frame
+        return None
+    assert 400 <= answer.status_code < 500, answer.text[:300]
+    assert creates(fake) == before, "nothing goes upstream for invalid input"
+    return answer.json()
+
+
 def test_the_corpus_is_big_enough():
     assert len(FORM_CASES) + len(API_CASES) >= 120
     assert len({case.id for case in FORM_CASES}) == len(FORM_CASES)
@@ -205,18 +225,9 @@ def test_the_corpus_is_big_enough():
 
 @pytest.mark.parametrize("case", FORM_CASES, ids=lambda case: case.id)
 def test_hostile_form_input(corpus_console, case: FormCase):
-    console, fake = corpus_console
-    before = creates(fake)
-    answer = post_form(console, case)
-    assert answer.status_code < 500, answer.text[:300]
-    if case.blamed is None:
-        assert answer.status_code == 201, answer.text[:300]
-        (image,) = sent_images(fake, before)
-        assert getattr(image, "n_frames", 1) == 1  # an animation goes up as its first frame
+    report = refusal(corpus_console, post_form, case, created=201)
+    if report is None:
         return
-    assert 400 <= answer.status_code < 500
-    assert creates(fake) == before, "nothing goes upstream for invalid input"
-    report = answer.json()
     if case.blamed:
         messages = report["errors"].get(case.blamed)
         assert messages and all(message.strip() for message in messages), report
@@ -327,18 +338,9 @@ def named_fields(report: dict[str, Any]) -> set[str]:
 
 @pytest.mark.parametrize("case", API_CASES, ids=lambda case: case.id)
 def test_hostile_api_input(corpus_console, case: ApiCase):
-    console, fake = corpus_console
-    before = creates(fake)
-    answer = post_api(console, case)
-    assert answer.status_code < 500, answer.text[:300]
-    if case.blamed is None:
-        assert answer.status_code == 200, answer.text[:300]
-        (image,) = sent_images(fake, before)
-        assert getattr(image, "n_frames", 1) == 1
+    report = refusal(corpus_console, post_api, case, created=200)
+    if report is None:
         return
-    assert 400 <= answer.status_code < 500, answer.text[:300]
-    assert creates(fake) == before, "nothing goes upstream for invalid input"
-    report = answer.json()
     assert isinstance(report.get("error"), str) and report["error"].strip()
     if case.blamed:
         assert case.blamed in named_fields(report), report

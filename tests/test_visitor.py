@@ -391,28 +391,21 @@ def test_settings_that_cannot_go_with_visitor_keys_are_refused():
     assert listed.base_url == "https://a.example/runwayml" and not listed.uses_simulator
 
 
-def test_visitor_keys_count_as_a_guard_on_a_public_address(tmp_path):
-    visitors = load_settings(
-        CONSOLE_VISITOR_KEYS="true",
-        RUNWAYML_BASE_URL="https://relay.example/runwayml",
-        CONSOLE_DATA_DIR=tmp_path,
-        _env_file=None,
+@pytest.mark.parametrize(
+    ("mode", "guarded"),
+    [
+        ({"CONSOLE_VISITOR_KEYS": "true"}, True),
+        ({"CONSOLE_VISITOR_KEYS": "true", "RUNWAYML_API_SECRET": SECRET, "CONSOLE_VISITOR_KEYS_API": "true"}, True),
+        ({"RUNWAYML_API_SECRET": SECRET}, False),
+    ],
+    ids=["visitor-keys", "visitor-keys-and-api", "server-key-only"],
+)
+def test_visitor_keys_count_as_a_guard_on_a_public_address(tmp_path, mode, guarded):
+    settings = load_settings(
+        RUNWAYML_BASE_URL="https://relay.example/runwayml", CONSOLE_DATA_DIR=tmp_path, _env_file=None, **mode
     )
-    assert open_to_anyone(visitors, "0.0.0.0") is None
-    with_api = load_settings(
-        CONSOLE_VISITOR_KEYS="true",
-        RUNWAYML_BASE_URL="https://relay.example/runwayml",
-        RUNWAYML_API_SECRET=SECRET,
-        CONSOLE_VISITOR_KEYS_API="true",
-        CONSOLE_DATA_DIR=tmp_path,
-        _env_file=None,
-    )
-    assert open_to_anyone(with_api, "0.0.0.0") is None
-    open_ = load_settings(
-        RUNWAYML_BASE_URL="https://relay.example/runwayml",
-        RUNWAYML_API_SECRET=SECRET,
-        CONSOLE_DATA_DIR=tmp_path,
-        _env_file=None,
-    )
-    refusal = open_to_anyone(open_, "0.0.0.0")
-    assert refusal is not None and "CONSOLE_VISITOR_KEYS=true" in refusal
+    refusal = open_to_anyone(settings, "0.0.0.0")
+    if guarded:
+        assert refusal is None
+    else:
+        assert refusal is not None and "CONSOLE_VISITOR_KEYS=true" in refusal

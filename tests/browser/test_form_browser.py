@@ -6,12 +6,20 @@ from __future__ import annotations
 import json
 import re
 
-from playwright.sync_api import expect
+from playwright.sync_api import Locator, expect
 
 from app.catalogue import SEED_MAX
 from tests.browser.actions import EN, ZH, choose_ratio
 
 FAILED_LOAD_422 = r"Failed to load resource: the server responded with a status of 422"
+
+
+def generate_until_shown(page, selector: str) -> Locator:
+    """Press Generate and wait for the element the answer should bring (an error swapped in by HTMX)."""
+    page.get_by_role("button", name=EN["form.generate"]).click()
+    shown = page.locator(selector)
+    shown.wait_for()
+    return shown
 
 
 def test_validation_errors_render_in_place_by_their_field(pages, page, console_url, frame_files):
@@ -22,9 +30,7 @@ def test_validation_errors_render_in_place_by_their_field(pages, page, console_u
 
     # No first frame: the form comes back in place with the message in the first-frame card.
     page.fill("#promptText", "a quiet harbour at dawn")
-    page.get_by_role("button", name=EN["form.generate"]).click()
-    error = page.locator("#first_frame-fieldset .field-error")
-    error.wait_for()
+    error = generate_until_shown(page, "#first_frame-fieldset .field-error")
     assert error.inner_text() == EN["errors.first_frame_required"]
     assert page.locator("#first_frame-error").count() == 1
     assert page.locator("#first_frame").get_attribute("aria-describedby") == "first_frame-error"
@@ -37,9 +43,7 @@ def test_validation_errors_render_in_place_by_their_field(pages, page, console_u
     choose_ratio(page, "720:1280")
     page.select_option("#duration", "10")
     page.fill("#seed", "abc")
-    page.get_by_role("button", name=EN["form.generate"]).click()
-    seed_error = page.locator("#seed-error")
-    seed_error.wait_for()
+    seed_error = generate_until_shown(page, "#seed-error")
     assert seed_error.inner_text() == EN["errors.seed_not_integer"]
     assert page.locator("#first_frame-error").count() == 0
     assert page.input_value("#seed") == "abc"
