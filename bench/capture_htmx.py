@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.procs import Server
+from bench.procs import LASTING_TASKS_ENV, Server
 from bench.suite_status import create_active_task
 
 HTMX_REQUEST_FILE = Path(__file__).with_name("data") / "htmx_status_request.json"
@@ -57,7 +57,7 @@ def capture(image: bytes) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="runway-capture-") as scratch:
         work = Path(scratch)
-        env = {"CONSOLE_DATA_DIR": work / "data", "SIMULATOR_PENDING_SECONDS": 0, "SIMULATOR_RUNNING_SECONDS": 3600}
+        env = {"CONSOLE_DATA_DIR": work / "data", **LASTING_TASKS_ENV}  # the built-in simulator reads them
         with Server("serve", work, env) as console:
             task_id = create_active_task(console.url, image)
             with sync_playwright() as playwright:

@@ -20,6 +20,9 @@ import httpx
 ENV_PREFIXES = ("RUNWAYML_", "CONSOLE_", "SIMULATOR_")
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 15.0
+# Tasks accepted at once and RUNNING for an hour: they stay active for the whole phase, and no render's
+# CPU bleeds into the figures.
+LASTING_TASKS_ENV = {"SIMULATOR_PENDING_SECONDS": 0, "SIMULATOR_RUNNING_SECONDS": 3600}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -159,6 +162,21 @@ class Server:
             self._reader.join(timeout=5)
         if self._log is not None:
             self._log.close()
+
+
+def lasting_simulator(workdir: Path, *, capture: bool = False) -> Server:
+    """`runway-console simulator` whose tasks never finish during a phase (see LASTING_TASKS_ENV)."""
+    return Server("simulator", workdir, LASTING_TASKS_ENV, capture=capture)
+
+
+def console_env(simulator_url: str, data_dir: Path, **settings: object) -> dict[str, object]:
+    """A console's environment with the simulator at `simulator_url` as its upstream, and more `settings`."""
+    return {
+        "RUNWAYML_BASE_URL": simulator_url,
+        "RUNWAYML_API_SECRET": "bench-key",
+        "CONSOLE_DATA_DIR": data_dir,
+        **settings,
+    }
 
 
 @dataclass

@@ -11,7 +11,8 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -32,17 +33,12 @@ from bench import (
     suite_video_nginx,
 )
 from bench.asgi_host import SERVERS
-from bench.procs import Server
+from bench.procs import Server, console_env, lasting_simulator
 from bench.report import Machine, markdown, write_results
 from bench.stats import Row
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-# The first four time the app's parts one client at a time; the rest put it under load side by side
-# with a baseline (wrk, nginx, a bare endpoint, the simulator alone) and report ratios.
-PHASES = (
-    "prepare", "render", "console", "e2e", "fragment", "video", "submit", "memory", "startup", "upstream", "gallery"
-)
 LARGE_FILE_BYTES = 32 * 2**20
 # Several people submitting phone photos together: each prepare_image peaks near 130 MiB.
 BURST_UPLOADS = 4
@@ -108,6 +104,19 @@ QUICK = Plan(
 )
 
 
+@dataclass
+class Session:
+    """What the phases of one run share: the plan, a scratch folder, the input images, the samples
+    that go to the JSON under `raw`, and the prepare_image medians the console phase compares with."""
+
+    plan: Plan
+    work: Path
+    small: bytes
+    photo: bytes
+    raw: dict[str, object] = field(default_factory=dict)
+    prepare_medians: tuple[float, float] | None = None
+
+
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -120,31 +129,29 @@ def memory_rows(label: str, console: Server, simulator: Server | None = None) ->
     return [Row("memory (console process)", f"peak RSS {label}", memory["VmHWM"], "MiB", note=note)]
 
 
-def phase_prepare(plan: Plan, small: bytes, photo: bytes) -> tuple[list[Row], tuple[float, float]]:
+def phase_prepare(session: Session) -> list[Row]:
     log("prepare_image: timing, tracemalloc, fresh-process peak")
-    return suite_prepare.run(small, photo, plan.prepare_small, plan.prepare_photo)
+    plan = session.plan
+    rows, session.prepare_medians = suite_prepare.run(
+        session.small, session.photo, plan.prepare_small, plan.prepare_photo
+    )
+    return rows
 
 
-def phase_render(plan: Plan) -> list[Row]:
+def phase_render(session: Session) -> list[Row]:
+    plan = session.plan
     log(f"render: sides {plan.render_sides} × {plan.render_durations} s × 2 modes × {plan.render_repeats}")
     return suite_render.run(plan.render_sides, plan.render_durations, plan.render_repeats)
 
 
-def phase_console(
-    plan: Plan, work: Path, small: bytes, photo: bytes, prepare_medians: tuple[float, float] | None
-) -> list[Row]:
+def phase_console(session: Session) -> list[Row]:
     """Console → simulator over HTTP (the "real upstream" path): forms, status load, memory."""
-    if prepare_medians is None:  # the prepare phase was skipped; the shares still need a reference
-        prepare_medians = suite_prepare.medians(small, photo, 5, 1)
-    simulator_env = {"SIMULATOR_PENDING_SECONDS": 0, "SIMULATOR_RUNNING_SECONDS": 3600}
-    with Server("simulator", work / "simulator", simulator_env, capture=True) as simulator:
-        console_env = {
-            "RUNWAYML_BASE_URL": simulator.url,
-            "RUNWAYML_API_SECRET": "bench-key",
-            "CONSOLE_DATA_DIR": work / "console" / "data",
-            "CONSOLE_POLL_INTERVAL": plan.poll_interval,
-        }
-        with Server("serve", work / "console", console_env) as console:
+    plan, work, small, photo = session.plan, session.work, session.small, session.photo
+    # Without the prepare phase the shares still need a reference.
+    prepare_medians = session.prepare_medians or suite_prepare.medians(small, photo, 5, 1)
+    with lasting_simulator(work / "simulator", capture=True) as simulator:
+        env = console_env(simulator.url, work / "console" / "data", CONSOLE_POLL_INTERVAL=plan.poll_interval)
+        with Server("serve", work / "console", env) as console:
             rows = memory_rows("idle after start", console)
             log(f"forms: {plan.form_small} small, {plan.form_photo} × 12 MP, {plan.form_invalid} invalid")
             counts = (plan.form_small, plan.form_photo, plan.form_invalid)
@@ -160,8 +167,9 @@ def phase_console(
     return rows
 
 
-def phase_e2e(plan: Plan, work: Path) -> list[Row]:
+def phase_e2e(session: Session) -> list[Row]:
     """Out-of-the-box console (built-in simulator, default timings), then serve what it made."""
+    plan, work = session.plan, session.work
     data_dir = work / "default" / "data"
     with Server("serve", work / "default", {"CONSOLE_DATA_DIR": data_dir}) as console:
         log(f"e2e: {plan.e2e_runs} task(s) at default settings (~10 s each)")
@@ -182,60 +190,84 @@ def phase_e2e(plan: Plan, work: Path) -> list[Row]:
     return rows + on_bare.rows + suite_video.comparison_rows(on_console, on_bare)
 
 
-def phase_fragment(plan: Plan, work: Path, raw: dict[str, object]) -> list[Row]:
+def phase_fragment(session: Session) -> list[Row]:
     """The HTMX status request, on every ASGI server option, against a bare endpoint in the same process."""
+    plan = session.plan
     log(
         f"fragment: {', '.join(plan.fragment_servers)}; {plan.fragment_connections} connections × "
         f"{plan.fragment_seconds:g} s, fragment then bare"
     )
     rows, samples = suite_fragment.run(
-        work / "fragment",
+        session.work / "fragment",
         fixtures.small_png(),
         plan.fragment_servers,
         plan.fragment_connections,
         plan.fragment_seconds,
         plan.fragment_poll_interval,
     )
-    raw["fragment"] = samples
+    session.raw["fragment"] = samples
     return rows
 
 
-def phase_video(plan: Plan, work: Path, raw: dict[str, object]) -> list[Row]:
+def phase_video(session: Session) -> list[Row]:
+    plan = session.plan
     log(f"video: {plan.video_clients} clients × {plan.video_seconds:g} s per target and kind")
-    rows, samples = suite_video_nginx.run(work, plan.video_file_bytes, plan.video_clients, plan.video_seconds, log)
-    raw["video"] = samples
+    rows, samples = suite_video_nginx.run(
+        session.work, plan.video_file_bytes, plan.video_clients, plan.video_seconds, log
+    )
+    session.raw["video"] = samples
     return rows
 
 
-def phase_submit(plan: Plan, work: Path) -> list[Row]:
-    log(f"submit: {plan.submit_posts} × 3 MB PNG through the console, then the same JSON to the simulator")
-    return suite_submit.run(work, plan.submit_posts)
+def phase_submit(session: Session) -> list[Row]:
+    log(f"submit: {session.plan.submit_posts} × 3 MB PNG through the console, then the same JSON to the simulator")
+    return suite_submit.run(session.work, session.plan.submit_posts)
 
 
-def phase_memory(plan: Plan, work: Path) -> list[Row]:
+def phase_memory(session: Session) -> list[Row]:
+    plan = session.plan
     log(
         f"memory: {plan.memory_photo_uploads} × 20 MB and {plan.memory_giant_uploads} × 8940² PNG at once "
         f"(inputs cached in {fixtures.cache_dir()})"
     )
-    return suite_memory.run(work, plan.memory_photo_uploads, plan.memory_giant_uploads)
+    return suite_memory.run(session.work, plan.memory_photo_uploads, plan.memory_giant_uploads)
 
 
-def phase_startup(plan: Plan, work: Path) -> list[Row]:
-    log(f"startup: {plan.startup_runs} cold starts")
-    return suite_startup.run(work, plan.startup_runs)
+def phase_startup(session: Session) -> list[Row]:
+    log(f"startup: {session.plan.startup_runs} cold starts")
+    return suite_startup.run(session.work, session.plan.startup_runs)
 
 
-def phase_upstream(plan: Plan, work: Path, raw: dict[str, object]) -> list[Row]:
+def phase_upstream(session: Session) -> list[Row]:
+    plan = session.plan
     rows, samples = suite_upstream.run(
-        work, plan.economy_tasks, plan.economy_tabs, plan.economy_seconds, plan.economy_interval, log
+        session.work, plan.economy_tasks, plan.economy_tabs, plan.economy_seconds, plan.economy_interval, log
     )
-    raw["upstream"] = samples
+    session.raw["upstream"] = samples
     return rows
 
 
-def phase_gallery(plan: Plan, work: Path) -> list[Row]:
+def phase_gallery(session: Session) -> list[Row]:
+    plan = session.plan
     log(f"gallery: GET /tasks over {', '.join(map(str, plan.gallery_sizes))} seeded tasks × {plan.gallery_samples}")
-    return suite_gallery.run(work, plan.gallery_sizes, plan.gallery_samples)
+    return suite_gallery.run(session.work, plan.gallery_sizes, plan.gallery_samples)
+
+
+# In the order they run. The first four time the app's parts one client at a time; the rest put it under
+# load side by side with a baseline (wrk, nginx, a bare endpoint, the simulator alone) and report ratios.
+PHASES: dict[str, Callable[[Session], list[Row]]] = {
+    "prepare": phase_prepare,
+    "render": phase_render,
+    "console": phase_console,
+    "e2e": phase_e2e,
+    "fragment": phase_fragment,
+    "video": phase_video,
+    "submit": phase_submit,
+    "memory": phase_memory,
+    "startup": phase_startup,
+    "upstream": phase_upstream,
+    "gallery": phase_gallery,
+}
 
 
 def _replace_file(path: Path, data: bytes) -> None:
@@ -280,37 +312,15 @@ def main(argv: list[str] | None = None) -> int:
         "economy_seconds": args.economy_seconds,
     }
     plan = replace(plan, **{k: v for k, v in overrides.items() if v is not None})
-    raw: dict[str, object] = {}
     machine = Machine()
     started, started_at = time.monotonic(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
     small, photo = fixtures.small_png(), fixtures.photo_jpeg()
     rows: list[Row] = []
-    prepare_medians = None
     with tempfile.TemporaryDirectory(prefix="runway-bench-") as scratch:
-        work = Path(scratch)
-        if "prepare" in args.phases:
-            prepare_rows, prepare_medians = phase_prepare(plan, small, photo)
-            rows += prepare_rows
-        if "render" in args.phases:
-            rows += phase_render(plan)
-        if "console" in args.phases:
-            rows += phase_console(plan, work, small, photo, prepare_medians)
-        if "e2e" in args.phases:
-            rows += phase_e2e(plan, work)
-        if "fragment" in args.phases:
-            rows += phase_fragment(plan, work, raw)
-        if "video" in args.phases:
-            rows += phase_video(plan, work, raw)
-        if "submit" in args.phases:
-            rows += phase_submit(plan, work)
-        if "memory" in args.phases:
-            rows += phase_memory(plan, work)
-        if "startup" in args.phases:
-            rows += phase_startup(plan, work)
-        if "upstream" in args.phases:
-            rows += phase_upstream(plan, work, raw)
-        if "gallery" in args.phases:
-            rows += phase_gallery(plan, work)
+        session = Session(plan, Path(scratch), small, photo)
+        for name, phase in PHASES.items():
+            if name in args.phases:
+                rows += phase(session)
     machine.loadavg_end = os.getloadavg()
     meta = {
         "mode": "quick" if args.quick else "full",
@@ -321,6 +331,6 @@ def main(argv: list[str] | None = None) -> int:
     }
     table = markdown(rows, machine, meta)
     print(table)
-    path = write_results(args.out, time.strftime("%Y%m%d-%H%M%S"), rows, machine, meta, table, raw)
+    path = write_results(args.out, time.strftime("%Y%m%d-%H%M%S"), rows, machine, meta, table, session.raw)
     log(f"wrote {path}")
     return 0

@@ -57,3 +57,8 @@ def human_bytes(count: float) -> str:
 
 def ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else math.nan
+
+
+def ratio_row(section: str, metric: str, numerator: float, denominator: float, note: str = "") -> Row:
+    """Two figures of the same run compared: the ratio, in ×."""
+    return Row(section, metric, ratio(numerator, denominator), "×", note=note)

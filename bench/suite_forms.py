@@ -10,7 +10,7 @@ import httpx
 
 from app.images import prepare_image
 from bench.procs import CpuUsage, Server, cpu_usage
-from bench.stats import Row, human_bytes, latency_row, median, ratio
+from bench.stats import Row, human_bytes, latency_row, median, ratio, ratio_row
 
 SECTION = "form submit"
 # The simulator checks the body fully (decodes every frame) but a prompt with this trigger
@@ -111,13 +111,7 @@ def run(
         latency_row(SECTION, "(c′) bad seed, 12 MP JPEG → 422", posts.invalid_photo, "the photo is re-encoded first"),
         latency_row(SECTION, "upstream create alone, small body", upstream_small, f"data URI {human_bytes(small_uri)}"),
         latency_row(SECTION, "upstream create alone, 12 MP body", upstream_photo, f"data URI {human_bytes(photo_uri)}"),
-        Row(
-            SECTION,
-            "12 MP / small submit latency",
-            ratio(median(posts.photo), median(posts.small)),
-            "×",
-            note="same run",
-        ),
+        ratio_row(SECTION, "12 MP / small submit latency", median(posts.photo), median(posts.small), "same run"),
     ]
 
 

@@ -17,8 +17,8 @@ import httpx
 
 from bench import capture_htmx, wrk
 from bench.asgi_host import BARE_BODY_ENV, BARE_PATH, BARE_UNCHANGED_PATH, SERVERS
-from bench.procs import CpuUsage, Server, cpu_usage
-from bench.stats import Row, ratio
+from bench.procs import CpuUsage, Server, console_env, cpu_usage, lasting_simulator
+from bench.stats import Row, ratio, ratio_row
 from bench.suite_status import create_active_task
 
 SECTION = "status fragment under load (wrk)"
@@ -60,8 +60,7 @@ def measure_server(
 ) -> list[Pair]:
     # A simulator per server: it runs SIMULATOR_CONCURRENCY tasks at a time and this one never ends,
     # so a shared one would keep the next server's task PENDING.
-    simulator_env = {"SIMULATOR_PENDING_SECONDS": 0, "SIMULATOR_RUNNING_SECONDS": 3600}
-    with Server("simulator", work / f"{kind}-simulator", simulator_env) as simulator:
+    with lasting_simulator(work / f"{kind}-simulator") as simulator:
         return _measure_server(kind, work, simulator.url, image, connections, seconds, poll_interval)
 
 
@@ -84,14 +83,8 @@ def _measure_server(
 ) -> list[Pair]:
     captured = capture_htmx.load()
     body_file = work / f"{kind}-fragment.html"
-    env = {
-        "PYTHONPATH": Path(__file__).resolve().parent.parent,
-        "RUNWAYML_BASE_URL": simulator_url,
-        "RUNWAYML_API_SECRET": "bench-key",
-        "CONSOLE_DATA_DIR": work / kind / "data",
-        "CONSOLE_POLL_INTERVAL": poll_interval,
-        BARE_BODY_ENV: body_file,
-    }
+    env = console_env(simulator_url, work / kind / "data", CONSOLE_POLL_INTERVAL=poll_interval)
+    env |= {"PYTHONPATH": Path(__file__).resolve().parent.parent, BARE_BODY_ENV: body_file}
     module_args = ["bench.asgi_host", "--server", kind]
     pairs = []
     with Server(f"host-{kind}", work / kind, env, module_args=module_args) as host:
@@ -187,12 +180,12 @@ def pair_rows(pair: Pair) -> list[Row]:
             note=f"bare p99 {pair.bare.percentile_ms(99):.1f} ms; p99.9 {pair.fragment.percentile_ms(99.9):.1f} ms",
             samples=pair.fragment.percentiles_ms(),
         ),
-        Row(
+        ratio_row(
             SECTION,
             f"{label}: fragment ÷ bare req/s",
-            ratio(pair.fragment.rps, pair.bare.rps),
-            "×",
-            note=f"p99 fragment ÷ bare {ratio(pair.fragment.percentile_ms(99), pair.bare.percentile_ms(99)):.2f}×; "
+            pair.fragment.rps,
+            pair.bare.rps,
+            f"p99 fragment ÷ bare {ratio(pair.fragment.percentile_ms(99), pair.bare.percentile_ms(99)):.2f}×; "
             f"server CPU per request {cpu_ratio:.2f}×",
         ),
     ]
@@ -204,12 +197,12 @@ def server_choice_rows(pairs: list[Pair]) -> list[Row]:
         return []
     base = pairs[0]
     return [
-        Row(
+        ratio_row(
             SECTION,
             f"{pair.server} ÷ {base.server}, {pair.case}: fragment req/s",
-            ratio(pair.fragment.rps, base.fragment.rps),
-            "×",
-            note=f"p99 {pair.fragment.percentile_ms(99):.1f} vs {base.fragment.percentile_ms(99):.1f} ms; "
+            pair.fragment.rps,
+            base.fragment.rps,
+            f"p99 {pair.fragment.percentile_ms(99):.1f} vs {base.fragment.percentile_ms(99):.1f} ms; "
             f"bare {ratio(pair.bare.rps, base.bare.rps):.2f}×; {SERVERS[pair.server]}",
         )
         for pair in pairs[1:]

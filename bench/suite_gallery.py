@@ -20,7 +20,7 @@ from app.tasks import TaskOrigin, TaskRecord, TaskStatus, stored_frame
 from app.timestamps import utc_iso
 from bench.fixtures import small_png
 from bench.procs import CpuUsage, Server, cpu_usage
-from bench.stats import Row, latency_row, ratio
+from bench.stats import Row, latency_row, ratio_row
 
 SECTION = "gallery"
 WORDS = ("waves", "cat", "city", "night", "forest", "camera pans", "slow zoom", "sunrise", "rain", "dancer")
@@ -132,12 +132,12 @@ def run(work: Path, sizes: tuple[int, ...], samples: int) -> list[Row]:
                 )
                 assert first_cpu is not None
                 rows.append(
-                    Row(
+                    ratio_row(
                         SECTION,
                         f"{size} tasks: first page ÷ /healthz, server CPU per request",
-                        ratio(first_cpu.per_request_ms(samples), trivial_cpu.per_request_ms(samples)),
-                        "×",
-                        note="same server, same run",
+                        first_cpu.per_request_ms(samples),
+                        trivial_cpu.per_request_ms(samples),
+                        "same server, same run",
                     )
                 )
     return rows

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from bench import fixtures
-from bench.procs import Server, read_proc_memory
+from bench.procs import Server, console_env, lasting_simulator, read_proc_memory
 from bench.stats import Row, human_bytes
 from bench.suite_forms import FIELDS
 
@@ -34,12 +34,7 @@ async def _uploads(url: str, image: bytes, name: str, count: int) -> list[int]:
 
 def scenario(work: Path, simulator_url: str, label: str, image_path: Path, count: int) -> Row:
     image = image_path.read_bytes()
-    env = {
-        "RUNWAYML_BASE_URL": simulator_url,
-        "RUNWAYML_API_SECRET": "bench-key",
-        "CONSOLE_DATA_DIR": work / label / "data",
-    }
-    with Server("serve", work / label, env) as console:
+    with Server("serve", work / label, console_env(simulator_url, work / label / "data")) as console:
         idle = console.memory_mib()
         samples: list[float] = []
         done = threading.Event()
@@ -73,8 +68,7 @@ def scenario(work: Path, simulator_url: str, label: str, image_path: Path, count
 
 
 def run(work: Path, photo_uploads: int, giant_uploads: int) -> list[Row]:
-    env = {"SIMULATOR_PENDING_SECONDS": 0, "SIMULATOR_RUNNING_SECONDS": 3600}
-    with Server("simulator", work / "memory-sim", env) as simulator:
+    with lasting_simulator(work / "memory-sim") as simulator:
         return [
             scenario(work / "memory", simulator.url, "20 MB noisy PNGs", fixtures.upload_20mb_png(), photo_uploads),
             scenario(work / "memory", simulator.url, "8940×8940 flat PNGs", fixtures.giant_flat_png(), giant_uploads),

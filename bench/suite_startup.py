@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from bench.procs import clean_env, free_port
-from bench.stats import Row, latency_row, median, ratio
+from bench.stats import Row, latency_row, median, ratio_row
 
 SECTION = "start-up"
 TIMEOUT_SECONDS = 60.0
@@ -58,5 +58,5 @@ def run(work: Path, runs: int) -> list[Row]:
     return [
         latency_row(SECTION, "process start → first 200 on /healthz", samples, "built-in simulator, fresh data dir"),
         latency_row(SECTION, "bare `python -c pass`, for scale", bare),
-        Row(SECTION, "start-up ÷ bare interpreter", ratio(median(samples), median(bare)), "×", note="same run"),
+        ratio_row(SECTION, "start-up ÷ bare interpreter", median(samples), median(bare), "same run"),
     ]

@@ -10,7 +10,7 @@ import httpx
 
 from app.routers.tasks import STATUS_REFRESH_SECONDS
 from bench.procs import CpuUsage, Server, cpu_usage
-from bench.stats import Row, latency_row, ratio
+from bench.stats import Row, latency_row, ratio, ratio_row
 
 SECTION = "status fragment"
 # PENDING 0 s and RUNNING for an hour (set on the simulator) keep this task active all run;
@@ -137,9 +137,7 @@ def summary_rows(loads: list[LoadResult]) -> list[Row]:
     """Scaling against one tab, and how many real tabs one core could follow."""
     first, busiest = loads[0], loads[-1]
     rows = [
-        Row(
-            SECTION, f"throughput {load.tabs} tabs / {first.tabs} tab", ratio(load.rps, first.rps), "×", note="same run"
-        )
+        ratio_row(SECTION, f"throughput {load.tabs} tabs / {first.tabs} tab", load.rps, first.rps, "same run")
         for load in loads[1:]
     ]
     cpu_per_request = ratio(busiest.cpu.server, len(busiest.latencies))

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 
 from bench.fixtures import noise_png
-from bench.procs import CpuUsage, Server, cpu_usage
-from bench.stats import Row, human_bytes, latency_row, median, ratio
+from bench.procs import CpuUsage, Server, console_env, cpu_usage, lasting_simulator
+from bench.stats import Row, human_bytes, latency_row, median, ratio_row
 from bench.suite_forms import FIELDS, UPSTREAM_HEADERS
 
 SECTION = "submit overhead"
@@ -23,14 +23,8 @@ IMAGE_SIZE = (1000, 1000)  # random pixels: a ~3 MB PNG, whose data URI (~4 MB) 
 
 def run(work: Path, count: int) -> list[Row]:
     image = noise_png(IMAGE_SIZE, seed=9)
-    simulator_env = {"SIMULATOR_PENDING_SECONDS": 0, "SIMULATOR_RUNNING_SECONDS": 3600}
-    with Server("simulator", work / "submit-sim", simulator_env) as simulator:
-        console_env = {
-            "RUNWAYML_BASE_URL": simulator.url,
-            "RUNWAYML_API_SECRET": "bench-key",
-            "CONSOLE_DATA_DIR": work / "submit" / "data",
-        }
-        with Server("serve", work / "submit", console_env) as console:
+    with lasting_simulator(work / "submit-sim") as simulator:
+        with Server("serve", work / "submit", console_env(simulator.url, work / "submit" / "data")) as console:
             console_s, body, console_cpu = _console_posts(console, image, count)
         with cpu_usage(simulator) as direct_cpu:
             direct_s = _direct_posts(simulator.url, body, count)
@@ -48,12 +42,12 @@ def run(work: Path, count: int) -> list[Row]:
             direct_s,
             f"data URI {human_bytes(size)}; simulator CPU {direct_cpu.per_request_ms(len(direct_s)):.0f} ms/req",
         ),
-        Row(
+        ratio_row(
             SECTION,
             "console submit ÷ direct upstream create",
-            ratio(median(console_s), median(direct_s)),
-            "×",
-            note="medians, same run; the console's POST includes the upstream create",
+            median(console_s),
+            median(direct_s),
+            "medians, same run; the console's POST includes the upstream create",
         ),
     ]
 

@@ -21,7 +21,7 @@ import httpx
 from app.routers.tasks import STATUS_REFRESH_SECONDS
 from bench import capture_htmx
 from bench.fixtures import small_png
-from bench.procs import Server
+from bench.procs import Server, console_env, lasting_simulator
 from bench.stats import Row, median
 
 SECTION = "upstream economy"
@@ -84,16 +84,11 @@ UPSTREAM_RPS = 10.0
 
 
 def run(work: Path, tasks: int, tabs: int, seconds: float, interval: float, log) -> tuple[list[Row], dict]:
-    simulator_env = {"SIMULATOR_PENDING_SECONDS": 0, "SIMULATOR_RUNNING_SECONDS": 3600}
-    with Server("simulator", work / "economy-sim", simulator_env, capture=True) as simulator:
-        console_env = {
-            "RUNWAYML_BASE_URL": simulator.url,
-            "RUNWAYML_API_SECRET": "bench-key",
-            "CONSOLE_DATA_DIR": work / "economy" / "data",
-            "CONSOLE_POLL_INTERVAL": interval,
-            "CONSOLE_UPSTREAM_RPS": UPSTREAM_RPS,
-        }
-        with Server("serve", work / "economy", console_env) as console:
+    with lasting_simulator(work / "economy-sim", capture=True) as simulator:
+        env = console_env(
+            simulator.url, work / "economy" / "data", CONSOLE_POLL_INTERVAL=interval, CONSOLE_UPSTREAM_RPS=UPSTREAM_RPS
+        )
+        with Server("serve", work / "economy", env) as console:
             created_at = time.monotonic()
             task_ids = asyncio.run(create_tasks(console.url, tasks))
             log(

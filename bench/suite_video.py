@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import httpx
 
 from bench.procs import Server, cpu_usage
-from bench.stats import Row, human_bytes, latency_row, median, ratio
+from bench.stats import Row, human_bytes, latency_row, median, ratio_row
 
 SECTION = "video serving"
 RANGE_BYTES = 64 * 1024
@@ -130,26 +130,20 @@ def comparison_rows(console: VideoResult, bare: VideoResult) -> list[Row]:
     """Console ÷ bare Starlette on the same file, same run: what the route and middleware cost."""
     note = "console ÷ bare FileResponse, same file, same run"
     return [
-        Row(
-            SECTION,
-            "console/bare: full download MiB/s",
-            ratio(console.full_mib_per_s, bare.full_mib_per_s),
-            "×",
-            note=note,
-        ),
-        Row(
+        ratio_row(SECTION, "console/bare: full download MiB/s", console.full_mib_per_s, bare.full_mib_per_s, note),
+        ratio_row(
             SECTION,
             "console/bare: server CPU per full download",
-            ratio(console.full_cpu_ms, bare.full_cpu_ms),
-            "×",
-            note=f"{console.full_cpu_ms:.0f} vs {bare.full_cpu_ms:.0f} ms",
+            console.full_cpu_ms,
+            bare.full_cpu_ms,
+            f"{console.full_cpu_ms:.0f} vs {bare.full_cpu_ms:.0f} ms",
         ),
-        Row(SECTION, "console/bare: 64 KiB Range req/s", ratio(console.range_rps, bare.range_rps), "×", note=note),
-        Row(
+        ratio_row(SECTION, "console/bare: 64 KiB Range req/s", console.range_rps, bare.range_rps, note),
+        ratio_row(
             SECTION,
             "console/bare: server CPU per Range request",
-            ratio(console.range_cpu_ms, bare.range_cpu_ms),
-            "×",
-            note=f"{console.range_cpu_ms:.2f} vs {bare.range_cpu_ms:.2f} ms",
+            console.range_cpu_ms,
+            bare.range_cpu_ms,
+            f"{console.range_cpu_ms:.2f} vs {bare.range_cpu_ms:.2f} ms",
         ),
     ]

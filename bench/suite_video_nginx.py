@@ -20,7 +20,7 @@ from bench import wrk
 from bench.fixtures import scene_jpeg
 from bench.nginx import Nginx
 from bench.procs import CpuUsage, Server, free_port
-from bench.stats import Row, human_bytes, ratio
+from bench.stats import Row, human_bytes, ratio_row
 from bench.suite_e2e import one_task
 
 SECTION = "video serving under load (wrk)"
@@ -150,6 +150,12 @@ def raw(measured: Measured) -> dict:
     }
 
 
+def _load_row(metric: str, value: float, unit: str, result: wrk.WrkResult, cpu: CpuUsage, latency: str) -> Row:
+    """One wrk load: its figure, its latency and who was busy; the latency histogram goes to the JSON."""
+    note = f"{latency}; {cpu.note(result.requests)}"
+    return Row(SECTION, metric, value, unit, n=result.requests, note=note, samples=result.percentiles_ms())
+
+
 def rows(results: list[Measured], size: int) -> list[Row]:
     out: list[Row] = []
     base = results[0]
@@ -160,42 +166,38 @@ def rows(results: list[Measured], size: int) -> list[Row]:
             continue
         c = m.full.connections
         out += [
-            Row(
-                SECTION,
+            _load_row(
                 f"{m.target}: full {human_bytes(size)}, {c} clients",
                 m.full.mib_per_s,
                 "MiB/s",
-                n=m.full.requests,
-                note=f"{m.full.rps:.1f} req/s, p99 {m.full.percentile_ms(99):.0f} ms; "
-                f"{m.full_cpu.note(m.full.requests)}",
-                samples=m.full.percentiles_ms(),
+                m.full,
+                m.full_cpu,
+                f"{m.full.rps:.1f} req/s, p99 {m.full.percentile_ms(99):.0f} ms",
             ),
-            Row(
-                SECTION,
+            _load_row(
                 f"{m.target}: 64 KiB Range, {c} clients",
                 m.ranges.rps,
                 "req/s",
-                n=m.ranges.requests,
-                note=f"p50 {m.ranges.percentile_ms(50):.1f} ms, p99 {m.ranges.percentile_ms(99):.1f} ms; "
-                f"{m.range_cpu.note(m.ranges.requests)}",
-                samples=m.ranges.percentiles_ms(),
+                m.ranges,
+                m.range_cpu,
+                f"p50 {m.ranges.percentile_ms(50):.1f} ms, p99 {m.ranges.percentile_ms(99):.1f} ms",
             ),
         ]
         if m is not base:
             out += [
-                Row(
+                ratio_row(
                     SECTION,
                     f"{m.target} ÷ nginx alone: full MiB/s",
-                    ratio(m.full.mib_per_s, base.full.mib_per_s),
-                    "×",
-                    note=f"p99 {m.full.percentile_ms(99):.0f} vs {base.full.percentile_ms(99):.0f} ms",
+                    m.full.mib_per_s,
+                    base.full.mib_per_s,
+                    f"p99 {m.full.percentile_ms(99):.0f} vs {base.full.percentile_ms(99):.0f} ms",
                 ),
-                Row(
+                ratio_row(
                     SECTION,
                     f"{m.target} ÷ nginx alone: Range req/s",
-                    ratio(m.ranges.rps, base.ranges.rps),
-                    "×",
-                    note=f"p99 {m.ranges.percentile_ms(99):.1f} vs {base.ranges.percentile_ms(99):.1f} ms",
+                    m.ranges.rps,
+                    base.ranges.rps,
+                    f"p99 {m.ranges.percentile_ms(99):.1f} vs {base.ranges.percentile_ms(99):.1f} ms",
                 ),
             ]
     return out
