@@ -30,7 +30,8 @@ from app.api_messages import (
     issue_message,
     version_problem,
 )
-from app.simulator.tasks import DailyLimitReached, NotEnoughCredits, Simulator, SimulatorClosed
+from app.simulator.account import DailyLimitReached, NotEnoughCredits
+from app.simulator.tasks import Simulator, SimulatorClosed
 from app.simulator.triggers import TRIGGERS
 from app.simulator.uploads import FILENAME_MAX_CHARS, TooManyUploads, UploadRefused
 from app.simulator.validation import ValidationFailed, validate
