@@ -10,13 +10,40 @@ from pathlib import Path
 import httpx
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute, Mount, Route
 
 from app.catalogue import Catalogue
 from app.netguard import AsyncResolver
+from app.simulator.cdn import download_output, receive_upload
 from app.simulator.faults import FaultInjector, FaultLog, parse_faults
-from app.simulator.http import EXCEPTION_HANDLERS, ROUTES
+from app.simulator.http import (
+    EXCEPTION_HANDLERS,
+    RELAY_PREFIX,
+    create_task,
+    delete_task,
+    describe_service,
+    get_task,
+    show_organization,
+    start_upload,
+)
 from app.simulator.settings import SimulatorSettings
 from app.simulator.tasks import Simulator
+
+API_ROUTES: list[BaseRoute] = [
+    Route("/v1/image_to_video", create_task, methods=["POST"]),
+    Route("/v1/tasks/{task_id}", get_task, methods=["GET"]),
+    Route("/v1/tasks/{task_id}", delete_task, methods=["DELETE"]),
+    Route("/v1/organization", show_organization, methods=["GET"]),
+    Route("/v1/uploads", start_upload, methods=["POST"]),
+    Route("/uploads", receive_upload, methods=["POST"]),
+    Route("/outputs/{name}", download_output, methods=["GET"]),
+]
+# The relay's base URL ends in /runwayml; the official API's is the root. Both answer.
+ROUTES: list[BaseRoute] = [
+    Route("/", describe_service, methods=["GET"]),
+    *API_ROUTES,
+    Mount(RELAY_PREFIX, routes=API_ROUTES),
+]
 
 
 def create_simulator_app(

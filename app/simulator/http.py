@@ -1,4 +1,4 @@
-"""The simulator's HTTP layer: Runway's routes, bodies and error shapes over the `Simulator`.
+"""The simulator's API face: Runway's JSON endpoints, bodies and error shapes over the `Simulator`.
 
 Each endpoint finds the simulator on `request.app.state.simulator`. Every route is served at the
 root (`/v1/…`, as the official API) and under `/runwayml` (`/runwayml/v1/…`, as a relay), so a
@@ -12,14 +12,12 @@ from __future__ import annotations
 import hmac
 import json
 import math
-import uuid
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.responses import JSONResponse, Response
 
 from app.api_messages import (
     DAILY_LIMIT,
@@ -33,14 +31,11 @@ from app.api_messages import (
 from app.simulator.account import DailyLimitReached, NotEnoughCredits
 from app.simulator.tasks import Simulator, SimulatorClosed
 from app.simulator.triggers import TRIGGERS
-from app.simulator.uploads import FILENAME_MAX_CHARS, TooManyUploads, UploadRefused
+from app.simulator.uploads import FILENAME_MAX_CHARS, TooManyUploads
 from app.simulator.validation import ValidationFailed, validate
 
 # Two 5 MB data URIs plus the other fields, with room to spare; anything larger is abuse.
 BODY_MAX_BYTES = 16 * 1024 * 1024
-# Room for the multipart framing and the signed fields around an uploaded file.
-UPLOAD_OVERHEAD_BYTES = 64 * 1024
-TASK_ID_LENGTH = 36
 RELAY_PREFIX = "/runwayml"
 
 
@@ -51,7 +46,8 @@ class ApiJSON(JSONResponse):
         return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
-def _simulator(request: Request) -> Simulator:
+def simulator_for(request: Request) -> Simulator:
+    """The simulator the app serving this request was built on."""
     simulator: Simulator = request.app.state.simulator
     return simulator
 
@@ -64,18 +60,13 @@ def _validation_error(issues: list[dict[str, Any]]) -> ApiJSON:
     return ApiJSON({"error": VALIDATION_FAILED, "issues": issues, "docUrl": DOC_URL}, status_code=400)
 
 
-def _cdn_error(status: int, code: str, message: str) -> Response:
-    body = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>\n'
-    return Response(body, status_code=status, media_type="application/xml")
-
-
 def _refusal(request: Request) -> ApiJSON | None:
     """A 401 when the Authorization header is missing or, with a secret set, wrong."""
     scheme, _, key = (request.headers.get("authorization") or "").strip().partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
         return _error(401, "Missing API key: send Authorization: Bearer <key>")
-    secret = _simulator(request).settings.api_secret
+    secret = simulator_for(request).settings.api_secret
     # Starlette decodes headers as latin-1; re-encoding gives back the bytes sent.
     sent = key.encode("latin-1", "replace")
     if secret is not None and not hmac.compare_digest(sent, secret.get_secret_value().encode("utf-8")):
@@ -104,30 +95,21 @@ def _public_base(request: Request) -> str:
     return str(request.url.replace(path=f"{root}/", query="", fragment=""))
 
 
-def _is_task_id(value: str) -> bool:
-    if len(value) != TASK_ID_LENGTH:
-        return False
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
-
-
-async def _read_json(request: Request) -> object:
-    """The body as JSON; raises ValueError for anything unreadable, OverflowError if too big."""
+async def _json_body(request: Request) -> object:
+    """The body as JSON, or the API's answer (a `Response`) to a body too big or not JSON."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > BODY_MAX_BYTES:
-        raise OverflowError
+        return _error(413, "Request body is too large")
     data = bytearray()
     async for chunk in request.stream():
         data += chunk
         if len(data) > BODY_MAX_BYTES:
-            raise OverflowError
+            return _error(413, "Request body is too large")
     try:
         return json.loads(bytes(data))
     except (ValueError, RecursionError):
         # ValueError covers bad UTF-8, bad syntax and integers too long for Python to parse.
-        raise ValueError from None
+        return _validation_error([{"path": [], "message": issue_message("body_not_json")}])
 
 
 async def describe_service(request: Request) -> Response:
@@ -146,7 +128,7 @@ async def describe_service(request: Request) -> Response:
                 "POST /v1/uploads",
             ],
             "relayPrefix": RELAY_PREFIX,
-            "models": [model.id for model in _simulator(request).catalogue.models],
+            "models": [model.id for model in simulator_for(request).catalogue.models],
             "triggers": [trigger.word for trigger in TRIGGERS],
         }
     )
@@ -156,13 +138,10 @@ async def create_task(request: Request) -> Response:
     """Validate an image-to-video request and queue a task for it."""
     if (refusal := _api_refusal(request)) is not None:
         return refusal
-    simulator = _simulator(request)
-    try:
-        body = await _read_json(request)
-    except OverflowError:
-        return _error(413, "Request body is too large")
-    except ValueError:
-        return _validation_error([{"path": [], "message": issue_message("body_not_json")}])
+    simulator = simulator_for(request)
+    body = await _json_body(request)
+    if isinstance(body, Response):
+        return body
     try:
         task_request = await run_in_threadpool(
             validate, body, simulator.catalogue, simulator.settings.video_max_side, simulator.uploads.read
@@ -185,7 +164,7 @@ async def get_task(request: Request) -> Response:
     """Show a task's current status, advancing the simulation to now first."""
     if (refusal := _api_refusal(request)) is not None:
         return refusal
-    task = _simulator(request).get(request.path_params["task_id"], _public_base(request))
+    task = simulator_for(request).get(request.path_params["task_id"], _public_base(request))
     return ApiJSON(task) if task is not None else _error(404, "Task not found")
 
 
@@ -193,7 +172,7 @@ async def delete_task(request: Request) -> Response:
     """Cancel a task that is still going, or delete one that has finished."""
     if (refusal := _api_refusal(request)) is not None:
         return refusal
-    if not _simulator(request).cancel_or_delete(request.path_params["task_id"]):
+    if not simulator_for(request).cancel_or_delete(request.path_params["task_id"]):
         return _error(404, "Task not found")
     return Response(status_code=204)
 
@@ -202,19 +181,16 @@ async def show_organization(request: Request) -> Response:
     """Show the simulated account: credit balance, tier limits per model, usage in the past day."""
     if (refusal := _api_refusal(request)) is not None:
         return refusal
-    return ApiJSON(_simulator(request).organization())
+    return ApiJSON(simulator_for(request).organization())
 
 
 async def start_upload(request: Request) -> Response:
     """Hand out an upload slot: where to POST the file, the form fields, and its runway:// URI."""
     if (refusal := _api_refusal(request)) is not None:
         return refusal
-    try:
-        body = await _read_json(request)
-    except OverflowError:
-        return _error(413, "Request body is too large")
-    except ValueError:
-        return _validation_error([{"path": [], "message": issue_message("body_not_json")}])
+    body = await _json_body(request)
+    if isinstance(body, Response):
+        return body
     if not isinstance(body, dict):
         return _validation_error([{"path": [], "message": issue_message("body_not_object")}])
     issues: list[dict[str, Any]] = []
@@ -231,52 +207,12 @@ async def start_upload(request: Request) -> Response:
         return _validation_error(issues)
     assert isinstance(filename, str)
     try:
-        started = _simulator(request).uploads.start(filename)
+        started = simulator_for(request).uploads.start(filename)
     except TooManyUploads:
         return _error(429, "Too many uploads in progress; try again later")
     return ApiJSON(
         {"uploadUrl": f"{_public_base(request)}uploads", "fields": started.fields, "runwayUri": started.runway_uri}
     )
-
-
-async def receive_upload(request: Request) -> Response:
-    """Take the file for an upload slot: multipart fields plus `file`, no API key, size-bounded."""
-    uploads = _simulator(request).uploads
-    declared = request.headers.get("content-length", "")
-    if not declared.isdigit():
-        return _cdn_error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
-    if int(declared) > uploads.max_bytes + UPLOAD_OVERHEAD_BYTES:
-        return _cdn_error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
-    try:
-        async with request.form(max_files=1, max_fields=20, max_part_size=uploads.max_bytes) as form:
-            fields = {key: value for key, value in form.items() if isinstance(value, str)}
-            file = form.get("file")
-            if file is None or isinstance(file, str):
-                return _cdn_error(400, "InvalidArgument", "POST requires exactly one file upload per request.")
-            data = await file.read(uploads.max_bytes + 1)
-        await run_in_threadpool(uploads.receive, fields, data)
-    except UploadRefused as exc:
-        return _cdn_error(exc.status, exc.code, exc.message)
-    except HTTPException as exc:
-        # Starlette's multipart parser refuses a malformed or oversized form with a 400.
-        return _cdn_error(400, "MalformedPOSTRequest", str(exc.detail))
-    return Response(status_code=204)
-
-
-async def download_output(request: Request) -> Response:
-    """Serve a rendered video to anyone holding a valid, unexpired signed URL."""
-    simulator = _simulator(request)
-    name: str = request.path_params["name"]
-    task_id = name.removesuffix(".mp4")
-    if not name.endswith(".mp4") or not _is_task_id(task_id):
-        return _cdn_error(404, "NoSuchKey", "The specified key does not exist.")
-    denied = simulator.signer.refusal(name, request.query_params.get("exp", ""), request.query_params.get("sig", ""))
-    if denied is not None:
-        return _cdn_error(403, "AccessDenied", denied)
-    path = await run_in_threadpool(simulator.output_file, task_id)
-    if path is None:
-        return _cdn_error(404, "NoSuchKey", "The specified key does not exist.")
-    return FileResponse(path, media_type="video/mp4")
 
 
 async def answer_http_error(request: Request, exc: Exception) -> Response:
@@ -290,18 +226,4 @@ async def answer_crash(request: Request, exc: Exception) -> Response:
     return _error(500, "Internal simulator error")
 
 
-API_ROUTES: list[BaseRoute] = [
-    Route("/v1/image_to_video", create_task, methods=["POST"]),
-    Route("/v1/tasks/{task_id}", get_task, methods=["GET"]),
-    Route("/v1/tasks/{task_id}", delete_task, methods=["DELETE"]),
-    Route("/v1/organization", show_organization, methods=["GET"]),
-    Route("/v1/uploads", start_upload, methods=["POST"]),
-    Route("/uploads", receive_upload, methods=["POST"]),
-    Route("/outputs/{name}", download_output, methods=["GET"]),
-]
-ROUTES: list[BaseRoute] = [
-    Route("/", describe_service, methods=["GET"]),
-    *API_ROUTES,
-    Mount(RELAY_PREFIX, routes=API_ROUTES),
-]
 EXCEPTION_HANDLERS = {HTTPException: answer_http_error, Exception: answer_crash}
