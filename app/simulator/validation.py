@@ -6,7 +6,6 @@ is refused here too, at the same `path`; the messages are the API's own (`messag
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,11 +13,9 @@ from urllib.parse import urlsplit
 from app import images
 from app.api_messages import issue_message
 from app.catalogue import RELAY_OPTIONAL_FIELDS, Catalogue, RuleIssue, check_request
-from app.simulator.render import Frame, shrink_for_video, upright
+from app.simulator.prompt_images import UploadResolver, frames_for_render, load_frame, no_uploads
+from app.simulator.render import Frame
 
-# A `runway://` URI from POST /v1/uploads, turned into the uploaded bytes (None: unknown or expired).
-UploadResolver = Callable[[str], bytes | None]
-UPLOAD_SCHEME = "runway://"
 HOOK_MAX_CHARS = 2048
 
 
@@ -46,10 +43,6 @@ class ValidationFailed(Exception):
 def validate(body: object, catalogue: Catalogue, max_side: int, uploads: UploadResolver | None = None) -> TaskRequest:
     """Check a create body like the upstream; raise ValidationFailed with every issue."""
     return Validator(catalogue, max_side, uploads).run(body)
-
-
-def no_uploads(uri: str) -> bytes | None:
-    return None
 
 
 def is_web_url(value: str) -> bool:
@@ -122,17 +115,12 @@ class Validator:
         duration = spec.effective_duration(duration)
         assert duration is not None
         price = spec.price(duration) if self.catalogue.currency == "credits" else None
-        order = {"first": 0, "last": 1}
-        frames.sort(key=lambda frame: order[frame.position])
-        for frame in frames:
-            if frame.image is not None:
-                frame.image = shrink_for_video(frame.image, ratio, self.max_side)
         return TaskRequest(
             model=model,
             ratio=ratio,
             duration=duration,
             prompt=prompt,
-            frames=frames,
+            frames=frames_for_render(frames, ratio, self.max_side),
             credits=price,
             notify_hook=notify_hook,
         )
@@ -238,45 +226,12 @@ class Validator:
         return value
 
     def frame(self, uri: str, position: str, label: str, path: list[str | int]) -> Frame | None:
-        """Check one image reference; decode data URIs and uploads now so a bad one fails the create."""
-        if uri.startswith(UPLOAD_SCHEME):
-            raw = self.uploads(uri)
-            if raw is None:
-                self.add(path, "upload_unknown")
-                return None
-            return self.decoded(raw, position, label, path)
-        if uri[:5].lower() != "data:":
-            problem = images.check_image_url(uri)
-            if problem is not None:
-                self.add(path, problem.code, **problem.params)
-                return None
-            return Frame(position=position, label=label, url=uri)
-        if len(uri) > images.DATA_URI_MAX_BYTES:
-            max_mb = images.DATA_URI_MAX_BYTES / 1024 / 1024
-            self.add(path, "data_uri_too_large", size_mb=len(uri) / 1024 / 1024, max_mb=max_mb)
-            return None
+        """Check one image reference (see `prompt_images`); None with the issue added if refused."""
         try:
-            _, raw = images.parse_data_uri(uri)
+            return load_frame(uri, position, label, self.uploads)
         except images.ImageProblem as problem:
             self.add(path, problem.code, **problem.params)
             return None
-        return self.decoded(raw, position, label, path)
-
-    def decoded(self, raw: bytes, position: str, label: str, path: list[str | int]) -> Frame | None:
-        """A frame from image bytes, or None with the issue added when the API would refuse them."""
-        try:
-            image = upright(images.open_image(raw))
-        except images.ImageProblem as problem:
-            self.add(path, problem.code, **problem.params)
-            return None
-        width, height = image.size
-        if not images.RATIO_MIN <= width / height <= images.RATIO_MAX:
-            self.add(path, "image_ratio", width=width, height=height, ratio=f"{width / height:.2f}")
-            return None
-        if max(width, height) > images.SIDE_MAX:
-            self.add(path, "image_side_too_big", width=width, height=height, max=images.SIDE_MAX)
-            return None
-        return Frame(position=position, label=label, image=image)
 
     def add_rule_issues(self, rule_issues: list[RuleIssue], positions: list[str], item_index: list[int]) -> None:
         """Add the catalogue's findings, pointing position problems at the array item concerned."""
