@@ -10,10 +10,12 @@ when the video is rendered (5 s timeout); if that fails the task ends ``FAILED``
 ``ASSET.INVALID``, which is what always happens without internet access.
 
 One module per job: `settings` (SIMULATOR_* variables), `triggers`, `validation` (the create
-body), `tasks` (the state machine and its clock), `render` and `video` (the output), `signing`
-(output URLs), `http` (routes and error shapes) and `application` (the ASGI app). It shares
-only the catalogue, the image checks, the English error texts, atomic file writes and the
-timestamp format with the console.
+body) and `prompt_images` (its images), `schedule` (the task state machine), `account` (credits
+and limits), `tasks` (the `Simulator` that holds them under one lock), `persistence` (tasks on
+disk), `notify` (callbacks), `render` and `video` (the output), `signing` (output URLs), `uploads`,
+`http` (the API's routes and error shapes), `cdn` (the upload URL and output links), `faults` and
+`application` (the ASGI app). It shares only the catalogue, the image checks, the English error
+texts, atomic file writes and the timestamp format with the console.
 """
 
 from app.simulator.application import create_simulator_app

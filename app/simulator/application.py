@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Unpack
 
-import httpx
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute, Mount, Route
 
 from app.catalogue import Catalogue
-from app.netguard import AsyncResolver
 from app.simulator.cdn import download_output, receive_upload
 from app.simulator.faults import FaultInjector, FaultLog, parse_faults
 from app.simulator.http import (
@@ -27,7 +25,7 @@ from app.simulator.http import (
     start_upload,
 )
 from app.simulator.settings import SimulatorSettings
-from app.simulator.tasks import Simulator
+from app.simulator.tasks import Simulator, StandIns
 
 API_ROUTES: list[BaseRoute] = [
     Route("/v1/image_to_video", create_task, methods=["POST"]),
@@ -50,16 +48,11 @@ def create_simulator_app(
     catalogue: Catalogue,
     settings: SimulatorSettings,
     workdir: Path,
-    *,
-    clock: Callable[[], float] = time.monotonic,
-    wall: Callable[[], float] = time.time,
-    image_transport: httpx.BaseTransport | None = None,
-    hook_resolver: AsyncResolver | None = None,
+    **stand_ins: Unpack[StandIns],
 ) -> Starlette:
     """The simulated API; its state lives on `app.state.simulator`, ready before any request.
 
-    `image_transport` and `hook_resolver` stand in for the network in tests (image URLs fetched
-    at render time, DNS for notify_hook hosts); None uses the real one.
+    `stand_ins` replace the clocks and the network in tests (see `StandIns`).
     """
 
     @asynccontextmanager
@@ -81,13 +74,5 @@ def create_simulator_app(
             timeout_seconds=settings.fault_timeout_seconds,
             log=app.state.faults,
         )
-    app.state.simulator = Simulator(
-        catalogue,
-        settings,
-        workdir,
-        clock=clock,
-        wall=wall,
-        image_transport=image_transport,
-        hook_resolver=hook_resolver,
-    )
+    app.state.simulator = Simulator(catalogue, settings, workdir, **stand_ins)
     return app

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import httpx
 
@@ -36,6 +36,19 @@ from app.simulator.validation import TaskRequest
 from app.timestamps import utc_iso
 
 
+class StandIns(TypedDict, total=False):
+    """What a test puts in place of the real world around the simulator; each one left out is real.
+
+    `clock` paces the tasks (seconds, monotonic), `wall` dates them and their links (Unix time),
+    `image_transport` fetches image URLs at render time, `hook_resolver` looks up notify_hook hosts.
+    """
+
+    clock: Callable[[], float]
+    wall: Callable[[], float]
+    image_transport: httpx.BaseTransport | None
+    hook_resolver: AsyncResolver | None
+
+
 class SimulatorClosed(Exception):
     """The render executor is shut down; no new task can be accepted."""
 
@@ -44,22 +57,14 @@ class Simulator:
     """All simulator state; every method is safe to call from any thread."""
 
     def __init__(
-        self,
-        catalogue: Catalogue,
-        settings: SimulatorSettings,
-        workdir: Path,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
-        image_transport: httpx.BaseTransport | None = None,
-        hook_resolver: AsyncResolver | None = None,
+        self, catalogue: Catalogue, settings: SimulatorSettings, workdir: Path, **stand_ins: Unpack[StandIns]
     ) -> None:
         self.catalogue = catalogue
         self.settings = settings
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.clock = clock
-        self.wall = wall
+        self.clock = stand_ins.get("clock", time.monotonic)
+        self.wall = wall = stand_ins.get("wall", time.time)
         self.signer = UrlSigner(settings.url_ttl_seconds, wall)
         self.uploads = UploadStore(
             self.workdir / "uploads",
@@ -71,9 +76,9 @@ class Simulator:
             self.collect_notifications,
             self.awaits_notification,
             allow_private=settings.allow_private_hooks,
-            resolver=hook_resolver,
+            resolver=stand_ins.get("hook_resolver"),
         )
-        self._image_transport = image_transport
+        self._image_transport = stand_ins.get("image_transport")
         self._image_policy = NetPolicy(allow_private=settings.allow_private_images)
         self._lock = threading.Lock()
         self._account = Account(settings)
