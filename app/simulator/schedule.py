@@ -68,6 +68,7 @@ class Task:
         return self.render.path
 
     def discard_video(self) -> None:
+        """Delete the rendered file: a task that did not succeed, or was deleted, keeps no video."""
         if self.render is not None and self.render.path is not None:
             self.render.path.unlink(missing_ok=True)
             self.render.path = None
