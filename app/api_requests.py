@@ -16,7 +16,8 @@ from app.api_messages import issue_message
 from app.catalogue import RELAY_OPTIONAL_FIELDS, Catalogue, RuleIssue
 from app.images import ImageProblem
 from app.intake import FrameIntake, check_submission, make_submission
-from app.tasks import Frame, StoredNotes, TaskSubmission
+from app.task_submission import Frame, TaskSubmission
+from app.tasks import StoredNotes
 
 UPLOAD_SCHEME = "runway://"
 # Problems only the console's API meets; the rest are worded as the Runway API words them.

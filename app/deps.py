@@ -19,10 +19,10 @@ from app.catalogue import Catalogue
 from app.clock import Clock
 from app.config import Settings
 from app.i18n import Translator
-from app.images import PixelBudget
 from app.intake import FrameIntake
 from app.media import VideoCache, VideoStore
 from app.netguard import AsyncResolver
+from app.pixel_budget import PixelBudget
 from app.poller import TaskPoller
 from app.removal import TaskRemoval
 from app.rendering import request_translator

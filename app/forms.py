@@ -24,7 +24,8 @@ from app.catalogue import Catalogue
 from app.images import ImageProblem, parse_data_uri
 from app.intake import FrameIntake, check_submission, make_submission
 from app.storage import FrameStore
-from app.tasks import Frame, StoredNotes, TaskRecord, TaskSubmission, frame_ref
+from app.task_submission import Frame, TaskSubmission
+from app.tasks import StoredNotes, TaskRecord, frame_ref
 
 POSITIONS = ("first", "last")
 SCALAR_FIELDS = ("promptText", "model", "ratio", "duration", "seed", "notify_hook")

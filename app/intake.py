@@ -18,19 +18,12 @@ from anyio import to_thread
 from starlette.concurrency import run_in_threadpool
 
 from app.catalogue import SEED_MAX, Catalogue, RuleIssue, check_request
-from app.images import (
-    PIXELS_MAX,
-    URL_MAX_CHARS,
-    ImageProblem,
-    PixelBudget,
-    check_image_url,
-    measure_image,
-    parse_data_uri,
-    prepare_image,
-)
+from app.image_preparation import prepare_image
+from app.images import PIXELS_MAX, URL_MAX_CHARS, ImageProblem, check_image_url, measure_image, parse_data_uri
 from app.netguard import DEFAULT_PORTS, AsyncResolver, BlockedAddress, resolve_public
+from app.pixel_budget import PixelBudget
 from app.storage import FrameStore
-from app.tasks import Frame, TaskSubmission
+from app.task_submission import Frame, TaskSubmission
 
 PreparedNotes = list[tuple[str, dict[str, object]]]
 # A frame URL's host is looked up when the task is checked; a resolver slower than this is not waited for.

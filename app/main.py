@@ -32,11 +32,11 @@ from app.clock import Clock, system_clock
 from app.config import Settings, load_settings
 from app.deps import ApiServices, Services, get_translator
 from app.files import remove_stale_parts
-from app.images import PixelBudget, return_bitmaps_to_the_os
 from app.media import VideoCache, VideoStore
 from app.media_download import MediaPolicy, VideoDownloads
 from app.netguard import AsyncResolver, NetPolicy, guarded_async_client
 from app.origin import CrossOriginMiddleware
+from app.pixel_budget import PixelBudget, return_bitmaps_to_the_os
 from app.poller import MAX_BACKOFF_SECONDS, GoneRule, TaskPoller
 from app.ratelimit import UpstreamPace
 from app.removal import TaskRemoval

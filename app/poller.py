@@ -20,18 +20,9 @@ from app.clock import Clock, system_clock
 from app.media import VideoCache
 from app.media_download import MediaRefused, VideoDownloads
 from app.storage import TaskStore
-from app.tasks import (
-    ACTIVE_STATUSES,
-    StoredNotes,
-    TaskOrigin,
-    TaskRecord,
-    TaskStatus,
-    TaskSubmission,
-    changes_from_document,
-    interrupted_submission,
-    opened_task,
-    submitted_task,
-)
+from app.task_document import changes_from_document, opened_task
+from app.task_submission import TaskSubmission, interrupted_submission, submitted_task
+from app.tasks import ACTIVE_STATUSES, StoredNotes, TaskOrigin, TaskRecord, TaskStatus
 from app.upstream import CreatedTask, UpstreamClient
 from app.upstream_errors import ErrorKind, UpstreamError
 from app.visitor_keys import KeyNeeded

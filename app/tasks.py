@@ -1,32 +1,22 @@
-"""What a task is, written once: its statuses, its record, how frames are named in it, how it is
-built from a submission and how an upstream task document changes it.
+"""What a task is, written once: its statuses, its owners, how frames are named in it, and its record.
 
 Everything above this module (storage, poller, views, routers, templates) uses these names instead
-of spelling statuses, the frame reference format or the record's fields again.
+of spelling statuses, the frame reference format or the record's fields again. How a record is
+made from a submission lives in app/task_submission.py, and from an upstream document in
+app/task_document.py.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
-from app.catalogue import ModelSpec
-from app.timestamps import utc_iso
-from app.upstream import task_cost
-
 TASK_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 # A task whose video download failed this often settles; its page offers the CDN link instead.
 MAX_DOWNLOAD_ATTEMPTS = 5
-FAILURE_MAX_CHARS = 2000
-FAILURE_CODE_MAX_CHARS = 200
-CREATED_AT_MAX_CHARS = 40
-# The failure code of a submission the console was killed in the middle of (see interrupted_submission).
-INTERRUPTED_FAILURE_CODE = "CONSOLE.SUBMISSION_INTERRUPTED"
-INTERRUPTED_ID_PREFIX = "interrupted-"
 
 
 class TaskStatus(StrEnum):
@@ -81,66 +71,6 @@ def frame_ref(stored: str | None) -> str | None:
     return None
 
 
-@dataclass
-class Frame:
-    """One frame as it goes upstream: a data URI from a stored upload, or an https URL."""
-
-    position: str
-    ref: str | None = None
-    url: str | None = None
-    data_uri: str | None = None
-
-    @property
-    def uri(self) -> str:
-        return self.data_uri or self.url or ""
-
-    @property
-    def stored(self) -> str:
-        """How the task record names the frame: a stored-frame reference or the URL itself."""
-        return stored_frame(self.ref) if self.ref else (self.url or "")
-
-
-@dataclass
-class TaskSubmission:
-    """A checked task, ready to send."""
-
-    model: ModelSpec
-    ratio: str
-    duration: int
-    seed: int
-    seed_rolled: bool
-    prompt: str
-    watermark: bool
-    notify_hook: str | None
-    frames: list[Frame]
-
-    def upstream_body(self, uri_for: Callable[[Frame], str] = lambda frame: frame.uri) -> dict[str, Any]:
-        """The JSON body as the upstream API documents it: promptImage as an array, ints as ints."""
-        body: dict[str, Any] = {
-            "promptImage": [{"uri": uri_for(f), "position": f.position} for f in self.frames],
-            "model": self.model.id,
-            "ratio": self.ratio,
-            "duration": self.duration,
-            "seed": self.seed,
-        }
-        # The official API refuses fields it does not know: optional ones go only where the catalogue
-        # says this upstream takes them.
-        if self.model.accepts("watermark"):
-            body["watermark"] = self.watermark
-        if self.prompt:
-            body["promptText"] = self.prompt
-        if self.notify_hook and self.model.accepts("notify_hook"):
-            body["notify_hook"] = self.notify_hook
-        return body
-
-    def stored_body(self) -> dict[str, Any]:
-        """The body with each uploaded frame as a stored-frame reference (no megabytes in the database)."""
-        return self.upstream_body(lambda frame: frame.stored)
-
-    def frame_at(self, position: str) -> Frame | None:
-        return next((f for f in self.frames if f.position == position), None)
-
-
 # --- the record -------------------------------------------------------------------------------------
 
 StoredNotes = dict[str, list[tuple[str, dict[str, Any]]]]
@@ -188,13 +118,6 @@ class TaskRecord:
     finished_at: float | None = None
     # Who the task belongs to; an API task's is token_owner(name of the token).
     owner: str | None = None
-
-    @property
-    def token_name(self) -> str | None:
-        """The name of the API token that submitted the task, if one did."""
-        if self.owner and self.owner.startswith(TOKEN_OWNER_PREFIX):
-            return self.owner.removeprefix(TOKEN_OWNER_PREFIX)
-        return None
     # The comparison this task was started in, if any (app/comparisons.py).
     comparison_id: str | None = None
     # The upstream's last answer about this task (create or poll), as JSON, with the key scrubbed.
@@ -206,6 +129,13 @@ class TaskRecord:
     video_bytes: int | None = None
     last_viewed_at: float | None = None
     evicted_at: float | None = None
+
+    @property
+    def token_name(self) -> str | None:
+        """The name of the API token that submitted the task, if one did."""
+        if self.owner and self.owner.startswith(TOKEN_OWNER_PREFIX):
+            return self.owner.removeprefix(TOKEN_OWNER_PREFIX)
+        return None
 
     @property
     def is_active(self) -> bool:
@@ -256,79 +186,6 @@ class TaskRecord:
 TASK_FIELDS = tuple(f.name for f in fields(TaskRecord))
 
 
-def submitted_task(
-    task_id: str,
-    submission: TaskSubmission,
-    *,
-    estimated_cost: float | None,
-    notes: StoredNotes,
-    now: float,
-    next_poll_at: float,
-    origin: TaskOrigin = TaskOrigin.CONSOLE,
-    owner: str | None = None,
-    comparison_id: str | None = None,
-    response: dict[str, Any] | None = None,
-) -> TaskRecord:
-    """The record of a task this console just submitted (through the form, or the API for `owner`);
-    `response` is the upstream's answer to the create."""
-    first, last = submission.frame_at("first"), submission.frame_at("last")
-    return TaskRecord(
-        id=task_id,
-        origin=origin,
-        owner=owner,
-        created_at=utc_iso(now),
-        submitted_at=now,
-        status=TaskStatus.PENDING,
-        updated_at=now,
-        model=submission.model.id,
-        ratio=submission.ratio,
-        duration=submission.duration,
-        seed=submission.seed,
-        seed_rolled=submission.seed_rolled,
-        prompt=submission.prompt,
-        watermark=submission.watermark,
-        notify_hook=submission.notify_hook,
-        first_frame=first.stored if first else None,
-        last_frame=last.stored if last else None,
-        request_json=json.dumps(submission.stored_body(), ensure_ascii=False),
-        notes_json=json.dumps({position: pairs for position, pairs in notes.items() if pairs}),
-        estimated_cost=estimated_cost,
-        next_poll_at=next_poll_at,
-        comparison_id=comparison_id,
-        last_response_json=_document_json(response),
-    )
-
-
-def interrupted_submission(
-    intent_id: str,
-    submission: TaskSubmission,
-    notes: StoredNotes,
-    *,
-    now: float,
-    origin: TaskOrigin = TaskOrigin.CONSOLE,
-    owner: str | None = None,
-) -> TaskRecord:
-    """What a submission becomes if the console dies while sending it: a failed record under a local id.
-
-    The upstream may or may not have accepted the task (and billed it) before the console died;
-    without its id nothing more can be known, so the record says so rather than vanish.
-    """
-    record = submitted_task(
-        f"{INTERRUPTED_ID_PREFIX}{intent_id}",
-        submission,
-        estimated_cost=None,
-        notes=notes,
-        now=now,
-        next_poll_at=0.0,
-        origin=origin,
-        owner=owner,
-    )
-    record.status = TaskStatus.FAILED
-    record.failure_code = INTERRUPTED_FAILURE_CODE
-    record.finished_at = now
-    return record
-
-
 def record_to_json(record: TaskRecord) -> str:
     return json.dumps({name: getattr(record, name) for name in TASK_FIELDS}, ensure_ascii=False)
 
@@ -341,54 +198,6 @@ def record_from_json(text: str) -> TaskRecord:
     return TaskRecord(**known)
 
 
-def _document_json(document: dict[str, Any] | None) -> str | None:
+def response_json(document: dict[str, Any] | None) -> str | None:
+    """How a record keeps an upstream answer (read back by TaskRecord.last_response)."""
     return json.dumps(document, ensure_ascii=False) if document is not None else None
-
-
-def opened_task(task_id: str, document: dict[str, Any], *, now: float, next_poll_at: float) -> TaskRecord:
-    """The record of a task created elsewhere, from the upstream's document of it."""
-    task = TaskRecord(
-        id=task_id,
-        origin=TaskOrigin.EXTERNAL,
-        created_at=str(document.get("createdAt") or ""),
-        submitted_at=now,
-        status=TaskStatus.PENDING,
-        updated_at=now,
-        next_poll_at=next_poll_at,
-    )
-    for name, value in changes_from_document(task, document, now).items():
-        setattr(task, name, value)
-    return task
-
-
-def changes_from_document(task: TaskRecord, data: dict[str, Any], now: float) -> dict[str, Any]:
-    """The record changes an upstream task document implies (an unknown status changes nothing)."""
-    raw_status = data.get("status")
-    status = task.status
-    if isinstance(raw_status, str) and raw_status in TaskStatus.__members__:
-        status = TaskStatus(raw_status)
-    changes: dict[str, Any] = {
-        "status": status,
-        "last_error": None,
-        "poll_failures": 0,
-        "last_response_json": _document_json(data),
-    }
-    progress = data.get("progress")
-    if isinstance(progress, int | float) and not isinstance(progress, bool):
-        changes["progress"] = max(0.0, min(1.0, float(progress)))
-    if status == TaskStatus.SUCCEEDED:
-        changes["progress"] = 1.0
-        output = data.get("output")
-        if isinstance(output, list) and output and isinstance(output[0], str):
-            changes["output_url"] = output[0]
-    if status == TaskStatus.FAILED:
-        changes["failure"] = str(data.get("failure") or "")[:FAILURE_MAX_CHARS]
-        changes["failure_code"] = str(data.get("failureCode") or "")[:FAILURE_CODE_MAX_CHARS]
-    cost = task_cost(data)
-    if cost is not None:
-        changes["cost"] = cost
-    if isinstance(data.get("createdAt"), str):
-        changes["created_at"] = data["createdAt"][:CREATED_AT_MAX_CHARS]
-    if status in TERMINAL_STATUSES and task.finished_at is None:
-        changes["finished_at"] = now
-    return changes

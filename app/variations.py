@@ -12,7 +12,8 @@ from app.catalogue import SEED_MAX, Catalogue, RuleIssue, check_request
 from app.comparisons import Combination, Comparison, StoredMessages
 from app.poller import SubmissionNotRecorded, TaskPoller
 from app.storage import FrameStore, TaskStore
-from app.tasks import Frame, StoredNotes, TaskRecord, TaskSubmission, frame_ref
+from app.task_submission import Frame, TaskSubmission
+from app.tasks import StoredNotes, TaskRecord, frame_ref
 from app.upstream_errors import UpstreamError
 
 # Creates sent at once for one comparison: quicker than one by one, gentle on an upstream's rate limit.

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from app.images import prepare_image
+from app.image_preparation import prepare_image
 from bench.procs import read_proc_memory
 
 

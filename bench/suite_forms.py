@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from app.images import prepare_image
+from app.image_preparation import prepare_image
 from bench.procs import CpuUsage, Server, cpu_usage
 from bench.stats import Row, human_bytes, latency_row, median, ratio, ratio_row
 

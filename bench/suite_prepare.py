@@ -1,4 +1,4 @@
-"""app.images.prepare_image called directly: time, Python allocations and process peak memory."""
+"""app.image_preparation.prepare_image called directly: time, Python allocations and process peak memory."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from app.images import PreparedImage, data_uri_length, prepare_image
+from app.image_preparation import PreparedImage, prepare_image
+from app.images import data_uri_length
 from bench.stats import Row, human_bytes, latency_row, median
 
 SECTION = "prepare_image"

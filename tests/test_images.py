@@ -6,19 +6,18 @@ import os
 import pytest
 from PIL import Image, ImageChops
 
+from app.image_preparation import _downscale, prepare_image
 from app.images import (
     DATA_URI_MAX_BYTES,
     SIDE_MAX,
     ImageProblem,
     ImageSize,
-    PixelBudget,
-    _downscale,
     check_image_url,
     data_uri_length,
     measure_image,
     parse_data_uri,
-    prepare_image,
 )
+from app.pixel_budget import PixelBudget
 from tests.helpers import image_bytes
 
 

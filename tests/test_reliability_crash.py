@@ -29,7 +29,7 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from app.tasks import INTERRUPTED_ID_PREFIX
+from app.task_submission import INTERRUPTED_ID_PREFIX
 from tests.fake_upstream import FakeUpstream, mp4_box
 from tests.helpers import VALID_FORM, image_bytes, wait_until
 
@@ -307,7 +307,7 @@ def leftover_submission(data_dir: Path, prompt: str) -> None:
     """What a console killed mid-submission leaves: an intent row and no task."""
     from app.catalogue import load_catalogue
     from app.storage import SqliteTaskStore
-    from app.tasks import Frame, TaskSubmission, interrupted_submission
+    from app.task_submission import Frame, TaskSubmission, interrupted_submission
 
     model = load_catalogue().get("gen4_turbo")
     assert model is not None
