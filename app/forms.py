@@ -1,185 +1,32 @@
-"""The task form: read what was posted, check it against the catalogue, build the upstream body.
+"""The task form: read the posted fields, check them against the catalogue, build the submission.
 
 Field names are a contract (scripts post to /tasks): first_frame, last_frame,
 first_frame_url, last_frame_url, promptText, model, ratio, duration, seed, watermark,
 notify_hook. Frames that passed validation are kept server-side and offered back by
 reference (first_frame_ref, last_frame_ref), so a form re-rendered with errors loses
 nothing even though browsers cannot re-fill a file input.
+
+Reading the body itself is app/posted_form.py; what the re-drawn form shows is app/form_values.py.
 """
 
 from __future__ import annotations
 
-from contextlib import aclosing, suppress
-from dataclasses import dataclass, field
-from urllib.parse import unquote_to_bytes
+from contextlib import suppress
 
 from PIL import Image, UnidentifiedImageError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
-from starlette.formparsers import FormParser, MultiPartException, MultiPartParser, parse_options_header
-from starlette.requests import Request
 
 from app.aspects import aspect_name, cropped_share, differs_much, ratio_shape
 from app.catalogue import Catalogue
+from app.form_values import POSITIONS, FormErrors, FormValues, Message
 from app.images import ImageProblem, parse_data_uri
 from app.intake import FrameIntake, check_submission, make_submission
+from app.posted_form import PostedForm
 from app.storage import FrameStore
 from app.task_submission import Frame, TaskSubmission
-from app.tasks import StoredNotes, TaskRecord, frame_ref
 
-POSITIONS = ("first", "last")
 SCALAR_FIELDS = ("promptText", "model", "ratio", "duration", "seed", "notify_hook")
-
-
-class FormUnreadable(Exception):
-    """The body is not a form we can parse (malformed multipart, a part over its size)."""
-
-
-@dataclass
-class PostedForm:
-    """A parsed form, and the names of the text fields whose bytes were not valid in their charset."""
-
-    data: FormData
-    undecodable: frozenset[str] = frozenset()
-
-
-async def read_form(request: Request, *, max_files: int, max_fields: int, max_part_size: int) -> PostedForm:
-    """Parse a urlencoded or multipart body, keeping note of text that is not valid UTF-8.
-
-    Starlette decodes such bytes as Latin-1, which would send mojibake upstream; here the value is
-    dropped and its field named, so the form can say which field to type again.
-    Raises FormUnreadable; anything the body stream raises (a client gone, a body over its cap)
-    passes through, with the temporary files of the parts read so far closed.
-    """
-    content_type, _ = parse_options_header(request.headers.get("content-type"))
-    parser: _StrictMultiPartParser | _StrictFormParser
-    try:
-        async with aclosing(request.stream()) as stream:
-            if content_type == b"multipart/form-data":
-                parser = _StrictMultiPartParser(
-                    request.headers, stream, max_files=max_files, max_fields=max_fields, max_part_size=max_part_size
-                )
-            elif content_type == b"application/x-www-form-urlencoded":
-                parser = _StrictFormParser(request.headers, stream, max_fields=max_fields, max_part_size=max_part_size)
-            else:
-                return PostedForm(FormData())
-            data = await parser.parse()
-    except MultiPartException:
-        raise FormUnreadable() from None
-    return PostedForm(data, frozenset(parser.undecodable))
-
-
-class _StrictMultiPartParser(MultiPartParser):
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.undecodable: set[str] = set()
-
-    def on_part_end(self) -> None:
-        part = self._current_part
-        if part.file is None:
-            try:
-                bytes(part.data).decode(self._charset or "utf-8")
-            except (UnicodeDecodeError, LookupError):
-                self.undecodable.add(part.field_name)
-                part.data = bytearray()
-        super().on_part_end()
-
-
-class _StrictFormParser(FormParser):
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.undecodable: set[str] = set()
-
-    def on_field_end(self) -> None:
-        try:
-            name = _form_decode(self._field_name)
-        except UnicodeDecodeError:
-            name = None
-        try:
-            _form_decode(self._field_value)
-        except UnicodeDecodeError:
-            if name is not None:
-                self.undecodable.add(name)
-            self._field_value = bytearray()
-        super().on_field_end()
-
-
-def _form_decode(raw: bytearray) -> str:
-    """A urlencoded name or value as UTF-8, strictly (Starlette's parser would guess)."""
-    return unquote_to_bytes(bytes(raw).replace(b"+", b" ")).decode("utf-8")
-
-
-@dataclass(frozen=True)
-class Message:
-    """A message for the page: a locale key under errors./notes. and its parameters."""
-
-    key: str
-    params: dict[str, object] = field(default_factory=dict)
-
-    @classmethod
-    def raw(cls, text: str) -> Message:
-        return cls("errors.raw", {"text": text})
-
-
-@dataclass
-class FormValues:
-    """What the user typed, kept as strings so a re-rendered form shows it unchanged."""
-
-    model: str = ""
-    ratio: str = ""
-    duration: str = ""
-    seed: str = ""
-    promptText: str = ""  # noqa: N815 - the API's and the form's field name
-    watermark: bool = False
-    notify_hook: str = ""
-    urls: dict[str, str] = field(default_factory=lambda: dict.fromkeys(POSITIONS, ""))
-    refs: dict[str, str] = field(default_factory=lambda: dict.fromkeys(POSITIONS, ""))
-    notes: dict[str, list[Message]] = field(default_factory=lambda: {p: [] for p in POSITIONS})
-    # Upright pixel size of each stored frame, when known: for the crop warning.
-    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
-    # The task this form was pre-filled from ("Edit and run again"), so kept frames say where they came from.
-    edit_of: str = ""
-
-    @classmethod
-    def defaults(cls, catalogue: Catalogue) -> FormValues:
-        model = catalogue.default_model
-        return cls(model=model.id, ratio=model.ratios[0], duration=str(model.durations[0]))
-
-    def stored_notes(self) -> StoredNotes:
-        """The notes about prepared frames, as a task record keeps them."""
-        return {p: [(m.key, m.params) for m in ms] for p, ms in self.notes.items() if ms}
-
-
-@dataclass
-class FormErrors:
-    fields: dict[str, list[Message]] = field(default_factory=dict)
-    general: list[Message] = field(default_factory=list)
-
-    def add(self, name: str, message: Message) -> None:
-        self.fields.setdefault(name, []).append(message)
-
-    def __bool__(self) -> bool:
-        return bool(self.fields or self.general)
-
-
-def values_from_task(task: TaskRecord, catalogue: Catalogue) -> FormValues:
-    """A form pre-filled from an earlier task, frames included, to edit and run again."""
-    values = FormValues.defaults(catalogue)
-    values.model = task.model or values.model
-    values.ratio = task.ratio or values.ratio
-    values.duration = str(task.duration) if task.duration else values.duration
-    values.seed = "" if task.seed is None else str(task.seed)
-    values.promptText = task.prompt or ""
-    values.watermark = bool(task.watermark)
-    values.notify_hook = task.notify_hook or ""
-    values.edit_of = task.id
-    for position, stored in (("first", task.first_frame), ("last", task.last_frame)):
-        ref = frame_ref(stored)
-        if ref:
-            values.refs[position] = ref
-        elif stored:
-            values.urls[position] = stored
-    return values
 
 
 async def parse_task_form(

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from app.catalogue import Catalogue
 from app.failures import explain_failure
-from app.forms import Message
+from app.form_values import Message
 from app.storage import CostTotals, TaskFilter
 from app.tasks import ACTIVE_STATUSES, TaskRecord, TaskStatus, frame_ref, is_task_id
 from app.timestamps import utc_iso

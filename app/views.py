@@ -11,7 +11,7 @@ from app.aspects import RatioShape, browser_rules, ratio_shape
 from app.catalogue import Catalogue, utf16_units
 from app.comparisons import MAX_COMBINATIONS
 from app.failures import explain_failure
-from app.forms import FormErrors, FormValues, Message
+from app.form_values import FormErrors, FormValues, Message
 from app.i18n import Translator
 from app.media_download import refusal_reason
 from app.storage import FrameStore

@@ -46,7 +46,8 @@ from app.deps import (
     VisibleTaskDep,
     get_translator,
 )
-from app.forms import FormErrors, FormValues, Message, parse_task_form
+from app.form_values import FormErrors, FormValues, Message
+from app.forms import parse_task_form
 from app.i18n import Translator
 from app.intake import FrameIntake
 from app.poller import SubmissionNotRecorded, TaskPoller

@@ -17,7 +17,7 @@ from app.deps import (
     VisibilityDep,
     VisibleTaskDep,
 )
-from app.forms import Message
+from app.form_values import Message
 from app.gallery import (
     LIVE_REFRESH_SECONDS,
     STATUS_CHOICES,

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 
 from app.auth import public
 from app.deps import AccessDep, CallerAccountDep, CatalogueDep, FramesDep, SettingsDep, StoreDep
-from app.forms import FormErrors, FormValues, values_from_task
+from app.form_values import FormErrors, FormValues, values_from_task
 from app.i18n import LANGUAGE_COOKIE, LANGUAGES
 from app.rendering import render, upstream_label
 from app.tasks import is_task_id

@@ -33,16 +33,10 @@ from app.deps import (
     get_translator,
     get_visible_task,
 )
-from app.forms import (
-    FormErrors,
-    FormUnreadable,
-    FormValues,
-    Message,
-    errors_from_upstream,
-    parse_task_form,
-    read_form,
-)
+from app.form_values import FormErrors, FormValues, Message
+from app.forms import errors_from_upstream, parse_task_form
 from app.poller import SubmissionNotRecorded
+from app.posted_form import FormUnreadable, read_form
 from app.rendering import is_htmx, render, wants_json
 from app.routers import compare
 from app.routers.share import share_box_context

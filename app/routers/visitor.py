@@ -13,7 +13,7 @@ from app.auth import Access, PrincipalKind, public, safe_next, visitor_owner
 from app.client import client_address
 from app.config import Settings
 from app.deps import AccessDep, GateDep, PollerDep, SettingsDep, TranslatorDep, VisitorsDep
-from app.forms import Message
+from app.form_values import Message
 from app.i18n import Translator
 from app.rendering import base_url_label, is_htmx, render, see_other, wants_json
 from app.sessions import SESSION_COOKIE, clear_cookie_header, cookie_header, cookie_path, is_https
