@@ -13,9 +13,10 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from starlette.types import Message, Receive
+from starlette.types import Receive
 
 from app.clock import Clock, system_clock
+from app.request_limits import capped_receive
 from app.storage import ApiStore, StoredUpload
 
 UPLOAD_URI_PREFIX = "runway://console-uploads/"
@@ -33,19 +34,12 @@ class BodyTooLarge(Exception):
 
 
 def limited_receive(receive: Receive, max_bytes: int) -> Receive:
-    """`receive`, raising BodyTooLarge once the body passes `max_bytes` (chunked bodies included)."""
-    seen = 0
+    """`receive`, raising BodyTooLarge once the body passes `max_bytes` (chunked bodies included).
 
-    async def counted() -> Message:
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > max_bytes:
-                raise BodyTooLarge
-        return message
-
-    return counted
+    An exception of its own, not the middleware's HTTPException, so the API's handlers answer it with
+    the API's own 413 error body.
+    """
+    return capped_receive(receive, max_bytes, BodyTooLarge)
 
 
 def filename_problem(filename: object) -> str | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -25,6 +25,7 @@ Position = Literal["first", "last"]
 # the relay vendor documents both, the official API neither (it rejects unknown fields).
 OptionalField = Literal["watermark", "notify_hook"]
 RELAY_OPTIONAL_FIELDS: tuple[OptionalField, ...] = ("watermark", "notify_hook")
+DataModel = TypeVar("DataModel", bound=BaseModel)
 
 
 def utf16_units(text: str) -> int:
@@ -166,19 +167,28 @@ class CatalogueError(Exception):
 
 def load_catalogue(path: Path | None = None) -> Catalogue:
     """Read the operator's catalogue file, or the packaged default (the relay vendor's documented models)."""
+    return load_data_file(Catalogue, path, "catalogue_default.json", what="catalogue", top="catalogue")
+
+
+def load_data_file(model: type[DataModel], path: Path | None, packaged: str, *, what: str, top: str) -> DataModel:
+    """Read and check a JSON data file, or the one packaged in `app` by that name.
+
+    Raises CatalogueError naming `what` was read and where in it the first problem is (`top` for the
+    document as a whole).
+    """
     try:
         if path is None:
-            text = resources.files("app").joinpath("catalogue_default.json").read_text("utf-8")
+            text = resources.files("app").joinpath(packaged).read_text("utf-8")
         else:
             text = Path(path).read_text("utf-8")
-        return Catalogue.model_validate_json(text)
+        return model.model_validate_json(text)
     except OSError as exc:
-        raise CatalogueError(f"cannot read catalogue {path}: {exc.strerror or exc}") from None
+        raise CatalogueError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "catalogue"
+        where = ".".join(str(p) for p in first.get("loc", ())) or top
         message = first.get("msg", "invalid").removeprefix("Value error, ")
-        raise CatalogueError(f"catalogue {path or 'default'}: {where}: {message}") from None
+        raise CatalogueError(f"{what} {path or 'default'}: {where}: {message}") from None
 
 
 @dataclass(frozen=True)

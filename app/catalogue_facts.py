@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.catalogue import CatalogueError
+from app.catalogue import load_data_file
 
 
 class PriceTable(BaseModel):
@@ -37,15 +36,5 @@ class Facts(BaseModel):
 
 def load_facts(path: Path | None = None) -> Facts:
     """Read a facts file, or the packaged one."""
-    try:
-        if path is None:
-            text = resources.files("app").joinpath("catalogue_facts.json").read_text("utf-8")
-        else:
-            text = Path(path).read_text("utf-8")
-        return Facts.model_validate_json(text)
-    except OSError as exc:
-        raise CatalogueError(f"cannot read facts file {path}: {exc.strerror or exc}") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "facts"
-        raise CatalogueError(f"facts file {path or 'default'}: {where}: {first.get('msg', 'invalid')}") from None
+    # Facts has no validator of its own, so no message carries the "Value error, " the loader drops.
+    return load_data_file(Facts, path, "catalogue_facts.json", what="facts file", top="facts")

@@ -17,7 +17,7 @@ from app.form_values import Message
 from app.storage import CostTotals, TaskFilter
 from app.tasks import ACTIVE_STATUSES, TaskRecord, TaskStatus, frame_ref, is_task_id
 from app.timestamps import utc_iso
-from app.views import elapsed_seconds
+from app.views import cost_estimate, elapsed_seconds
 
 PAGE_SIZE = 24
 QUERY_MAX_CHARS = 200
@@ -155,10 +155,6 @@ def created_moment(task: TaskRecord) -> tuple[str, str]:
 def task_card(task: TaskRecord, catalogue: Catalogue, now: float) -> dict[str, object]:
     """One gallery card: what it shows and which picture it uses."""
     iso, text = created_moment(task)
-    spec = catalogue.get(task.model or "")
-    estimate = task.estimated_cost
-    if estimate is None and spec is not None and task.duration is not None:
-        estimate = spec.price(task.duration)
     has_video = task.video_file is not None
     failure = explain_failure(task.failure_code) if task.status == TaskStatus.FAILED else None
     return {
@@ -178,7 +174,7 @@ def task_card(task: TaskRecord, catalogue: Catalogue, now: float) -> dict[str, o
         "run_seconds": elapsed_seconds(task, now),
         "progress_percent": round((task.progress or 0.0) * 100),
         "cost": task.cost,
-        "estimate": estimate,
+        "estimate": cost_estimate(task, catalogue),
         "currency": catalogue.currency,
         "has_video": has_video,
         # A poster is made once per video; one that could not be decoded falls back to the first frame.

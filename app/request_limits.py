@@ -50,6 +50,22 @@ class BodyLimits:
         return self.default
 
 
+def capped_receive(receive: Receive, limit: int, too_large: Callable[[int], Exception] = BodyTooLarge) -> Receive:
+    """`receive`, raising too_large(limit) once the body passes `limit` bytes (chunked bodies included)."""
+    received = 0
+
+    async def counted() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise too_large(limit)
+        return message
+
+    return counted
+
+
 def _header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope.get("headers", ()):
         if key.lower() == name:
@@ -78,15 +94,4 @@ class BodyLimitMiddleware:
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
             await self.refuse(scope, receive, send, limit)
             return
-        received = 0
-
-        async def capped_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit)
-            return message
-
-        await self.app(scope, capped_receive, send)
+        await self.app(scope, capped_receive(receive, limit), send)

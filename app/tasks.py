@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
@@ -171,9 +172,16 @@ class TaskRecord:
         """The frame store ref of each position's frame (None for a URL or no frame)."""
         return {"first": frame_ref(self.first_frame), "last": frame_ref(self.last_frame)}
 
-    def request_body(self) -> dict[str, Any] | None:
-        """The stored request body, stored-frame references included, or None when none was kept."""
-        return json.loads(self.request_json) if self.request_json else None
+    def request_body(self, frame_uri: Callable[[str], str] | None = None) -> dict[str, Any] | None:
+        """The stored request body, or None when none was kept; its frames are stored-frame references,
+        unless `frame_uri` is given: then each is replaced by frame_uri(the frame store's ref)."""
+        body = json.loads(self.request_json) if self.request_json else None
+        if body is not None and frame_uri is not None:
+            for image in body.get("promptImage", []):
+                ref = frame_ref(image.get("uri", ""))
+                if ref:
+                    image["uri"] = frame_uri(ref)
+        return body
 
     def notes(self) -> StoredNotes:
         return json.loads(self.notes_json) if self.notes_json else {}

@@ -119,20 +119,24 @@ def task_summary(task: TaskRecord) -> dict[str, object]:
     }
 
 
+def cost_estimate(task: TaskRecord, catalogue: Catalogue) -> float | None:
+    """The estimate made when the task was sent, else the catalogue's price for its model and duration."""
+    spec = catalogue.get(task.model or "")
+    if task.estimated_cost is None and spec is not None and task.duration is not None:
+        return spec.price(task.duration)
+    return task.estimated_cost
+
+
 def task_status_context(task: TaskRecord, catalogue: Catalogue, now: float) -> dict[str, object]:
     """Everything _task_status.html needs to draw one moment of a task's life."""
     failure = explain_failure(task.failure_code) if task.status == TaskStatus.FAILED else None
-    spec = catalogue.get(task.model or "")
-    estimate = task.estimated_cost
-    if estimate is None and spec is not None and task.duration is not None:
-        estimate = spec.price(task.duration)
     return {
         "task": task,
         "progress_percent": round((task.progress or 0.0) * 100),
         "elapsed": elapsed_seconds(task, now),
         "failure": failure,
         "cost": task.cost,
-        "estimate": estimate,
+        "estimate": cost_estimate(task, catalogue),
         "currency": catalogue.currency,
         "settled": task.is_settled,
         "video_problem": video_problem(task),
@@ -158,16 +162,9 @@ def web_link(url: str | None) -> str | None:
 
 def request_display(task: TaskRecord, upstream: UpstreamClient, frames: FrameStore) -> dict[str, object] | None:
     """The exact request the console sent, for developers: URL, headers (no key), body, curl."""
-    body = task.request_body()
+    body = task.request_body(lambda ref: _elided_data_uri(ref, frames))
     if body is None:
         return None
-    for image in body.get("promptImage", []):
-        ref = frame_ref(image.get("uri", ""))
-        if ref:
-            path = frames.path(ref)
-            size = path.stat().st_size if path else 0
-            encoded_mb = f" ({size * 4 / 3 / 1024 / 1024:.2f} MB)" if size else ""
-            image["uri"] = f"data:{frames.mime(ref)};base64,…{encoded_mb}"
     url = upstream.url("/v1/image_to_video")
     headers = upstream.public_headers()
     curl = " \\\n  ".join(
@@ -181,6 +178,14 @@ def request_display(task: TaskRecord, upstream: UpstreamClient, frames: FrameSto
         "body": json.dumps(body, indent=2, ensure_ascii=False),
         "curl": curl,
     }
+
+
+def _elided_data_uri(ref: str, frames: FrameStore) -> str:
+    """A stored frame's data URI as the request shows it: its type and encoded size, not megabytes of base64."""
+    path = frames.path(ref)
+    size = path.stat().st_size if path else 0
+    encoded_mb = f" ({size * 4 / 3 / 1024 / 1024:.2f} MB)" if size else ""
+    return f"data:{frames.mime(ref)};base64,…{encoded_mb}"
 
 
 def last_response_display(task: TaskRecord) -> str | None:
@@ -199,14 +204,7 @@ def replayable_body(task: TaskRecord, frames: FrameStore) -> dict[str, Any] | No
 
     Raises FileNotFoundError when a frame is no longer stored.
     """
-    body = task.request_body()
-    if body is None:
-        return None
-    for image in body.get("promptImage", []):
-        ref = frame_ref(image.get("uri", ""))
-        if ref:
-            image["uri"] = frames.data_uri(ref)
-    return body
+    return task.request_body(frames.data_uri)
 
 
 def task_json(task: TaskRecord, video_url: str | None) -> dict[str, object]:
