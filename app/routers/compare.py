@@ -46,6 +46,7 @@ from app.deps import (
     VisibleTaskDep,
     get_translator,
 )
+from app.form_page import errors_json, form_context
 from app.form_values import FormErrors, FormValues, Message
 from app.forms import parse_task_form
 from app.i18n import Translator
@@ -58,7 +59,7 @@ from app.tasks import TaskRecord
 from app.upstream import UpstreamClient
 from app.upstream_errors import UpstreamError
 from app.variations import RerunProblem, combination_submission, launch_comparison, rerun_submission, start_task
-from app.views import errors_json, form_context, task_status_context, upstream_messages
+from app.views import task_status_context, upstream_messages
 
 router = APIRouter()
 

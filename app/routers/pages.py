@@ -10,11 +10,12 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 
 from app.auth import public
 from app.deps import AccessDep, CallerAccountDep, CatalogueDep, FramesDep, SettingsDep, StoreDep
+from app.form_page import account_context, form_context
 from app.form_values import FormErrors, FormValues, values_from_task
 from app.i18n import LANGUAGE_COOKIE, LANGUAGES
 from app.rendering import render, upstream_label
 from app.tasks import is_task_id
-from app.views import account_context, form_context, task_summary
+from app.views import task_summary
 
 router = APIRouter()
 

@@ -33,6 +33,7 @@ from app.deps import (
     get_translator,
     get_visible_task,
 )
+from app.form_page import errors_json, form_context
 from app.form_values import FormErrors, FormValues, Message
 from app.forms import errors_from_upstream, parse_task_form
 from app.poller import SubmissionNotRecorded
@@ -44,8 +45,6 @@ from app.storage import ShareKind
 from app.tasks import TaskRecord
 from app.upstream_errors import ErrorKind, UpstreamError
 from app.views import (
-    errors_json,
-    form_context,
     frame_notes,
     last_response_display,
     replayable_body,
