@@ -13,9 +13,13 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from app.tasks import frame_ref
+from app.config import Settings
+from app.tasks import TaskRecord, frame_ref
+from app.upstream import UpstreamClient
 
 SNIPPET_KINDS = ("curl", "httpx", "runwayml")
+# Where the in-process simulator's requests are shown to go: the same simulator run on its own.
+STANDALONE_SIMULATOR_URL = "http://127.0.0.1:8100"
 # What the SDK itself sends as X-Runway-Version; another value must be passed to the client.
 SDK_DEFAULT_VERSION = "2024-11-06"
 SDK_FIELDS = {
@@ -60,6 +64,19 @@ def frame_files(body: dict[str, Any]) -> dict[int, FrameFile]:
             position = str(image.get("position") or "first")
             files[index] = FrameFile(position, f"{position}-frame.{extension}", MIME_BY_EXTENSION[extension])
     return files
+
+
+def code_base_url(settings: Settings, upstream: UpstreamClient) -> str:
+    """The upstream as a snippet must call it: the in-process simulator is reachable only when run on its own."""
+    return STANDALONE_SIMULATOR_URL if settings.uses_simulator else upstream.base_url
+
+
+def task_snippets(task: TaskRecord, settings: Settings, upstream: UpstreamClient) -> dict[str, str] | None:
+    """The task's request as curl, httpx and runwayml code, or None when no request was kept."""
+    body = task.request_body()
+    if body is None:
+        return None
+    return snippets(body, base_url=code_base_url(settings, upstream), api_version=upstream.api_version)
 
 
 def snippets(body: dict[str, Any], *, base_url: str, api_version: str) -> dict[str, str]:

@@ -43,7 +43,7 @@ from app.removal import TaskRemoval
 from app.rendering import build_templates, is_htmx, render, wants_json
 from app.request_limits import BodyLimitMiddleware, BodyLimits, BodyTooLarge
 from app.resources import asset_dir
-from app.routers import api, auth, compare, gallery, pages, share, tasks, visitor
+from app.routers import api, auth, compare, gallery, pages, share, submissions, tasks, visitor
 from app.sessions import session_key
 from app.sharing import Sharing
 from app.signing import UrlSigner, load_or_create_secret
@@ -99,6 +99,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(gallery.router)
     app.include_router(share.router)
+    app.include_router(submissions.router)
     app.include_router(tasks.router)
     app.include_router(api.router)
     # A relay-style base URL (…/runwayml) works too, as it does on relays.

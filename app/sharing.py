@@ -11,7 +11,9 @@ import re
 import secrets
 
 from app.clock import Clock, system_clock
-from app.storage import Share, ShareKind, ShareStore
+from app.comparisons import Comparison
+from app.storage import Share, ShareKind, ShareStore, TaskStore
+from app.tasks import TaskRecord
 
 TOKEN_BYTES = 24
 # token_urlsafe(24): 24 random bytes as 32 URL-safe base64 characters.
@@ -52,3 +54,15 @@ class Sharing:
             return None
         share = self.store.share(token)
         return share if share is not None and share.kind == kind else None
+
+
+def shared_task(sharing: Sharing, store: TaskStore, token: str) -> TaskRecord | None:
+    """The task a live link points at, or None (malformed, unknown, revoked, a comparison's link)."""
+    share = sharing.resolve(token, ShareKind.TASK)
+    return store.get(share.target_id) if share else None
+
+
+def shared_comparison(sharing: Sharing, store: TaskStore, token: str) -> Comparison | None:
+    """The comparison a live link points at, or None (malformed, unknown, revoked, a task's link)."""
+    share = sharing.resolve(token, ShareKind.COMPARISON)
+    return store.get_comparison(share.target_id) if share else None

@@ -1,27 +1,21 @@
-"""Creating tasks and following them: the form post, the task page, its status fragment, the video."""
+"""Following a task: its page, the status fragment HTMX polls, cancel and check again, the video and
+the request that was sent. (The form's post that creates tasks is routers/submissions.py.)"""
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
-from urllib.parse import quote
-
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from app.catalogue import Catalogue
+from app.codegen import task_snippets
 from app.deps import (
     AccessDep,
     CacheDep,
-    CallerUpstreamDep,
     CatalogueDep,
     ClockDep,
-    FrameIntakeDep,
     FramesDep,
-    GateDep,
     OpenedTaskDep,
     PollerDep,
-    PrincipalDep,
     SettingsDep,
     SharingDep,
     StatusVersionDep,
@@ -30,20 +24,15 @@ from app.deps import (
     VersionsDep,
     VideosDep,
     VisibleTaskDep,
-    get_translator,
     get_visible_task,
 )
-from app.form_page import errors_json, form_context
-from app.form_values import FormErrors, FormValues, Message
-from app.forms import errors_from_upstream, parse_task_form
-from app.poller import SubmissionNotRecorded
-from app.posted_form import FormUnreadable, read_form
+from app.form_values import Message
+from app.media_responses import task_video
 from app.rendering import is_htmx, render, wants_json
-from app.routers import compare
 from app.routers.share import share_box_context
 from app.storage import ShareKind
 from app.tasks import TaskRecord
-from app.upstream_errors import ErrorKind, UpstreamError
+from app.upstream_errors import UpstreamError
 from app.views import (
     frame_notes,
     last_response_display,
@@ -59,113 +48,14 @@ router = APIRouter()
 
 # Browser tabs poll our database, not the upstream, so this can be brisk.
 STATUS_REFRESH_SECONDS = 2
-MAX_FORM_FILES = 4
-MAX_FORM_FIELDS = 40
-# A frame given as a data URI arrives as a text part: room for the upstream's 5 MB data URI limit.
-MAX_FORM_TEXT_PART = 6 * 1024 * 1024
 
 
-def _form_response(
-    request: Request, catalogue: Catalogue, values: FormValues, errors: FormErrors, status_code: int
-) -> Response:
-    """The form again, with messages by the fields and every value the user gave."""
-    if wants_json(request):
-        return JSONResponse(errors_json(errors, get_translator(request)), status_code=status_code)
-    template = "_form.html" if is_htmx(request) else "index.html"
-    context = form_context(catalogue, values, errors)
-    context["recent"] = []
-    return render(request, template, context, status_code=status_code)
-
-
-@router.post("/tasks", name="create_task")
-async def create_task(
-    request: Request,
-    catalogue: CatalogueDep,
-    settings: SettingsDep,
-    intake: FrameIntakeDep,
-    upstream: CallerUpstreamDep,
-    poller: PollerDep,
-    gate: GateDep,
-    principal: PrincipalDep,
-    store: StoreDep,
-) -> Response:
-    """Validate the form, send the task upstream, and go to its page (303); several models or seeds: a comparison."""
-    try:
-        form = await read_form(
-            request, max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FORM_TEXT_PART
-        )
-    except FormUnreadable:
-        errors = FormErrors(general=[Message("errors.form_unreadable")])
-        return _form_response(request, catalogue, FormValues.defaults(catalogue), errors, 400)
-    if compare.is_comparison_form(form.data) and upstream is None:
-        await form.data.close()
-        # A visitor whose key this process does not hold: nothing is sent (see below).
-        errors = FormErrors(general=[Message("visitor.key_first")])
-        return _form_response(request, catalogue, FormValues.defaults(catalogue), errors, 409)
-    if compare.is_comparison_form(form.data):
-        try:
-            return await compare.create_comparison(
-                request, form.data, catalogue=catalogue, settings=settings, store=store,
-                frames=intake.frames, poller=poller, intake=intake, gate=gate, principal=principal,
-            )
-        finally:
-            await form.data.close()
-    try:
-        values, submission, errors = await parse_task_form(
-            form, catalogue=catalogue, frames=intake, max_upload_bytes=settings.max_upload_bytes
-        )
-    finally:
-        await form.data.close()
-    if submission is None:
-        return _form_response(request, catalogue, values, errors, 422)
-    if upstream is None:
-        # A visitor whose key this process does not hold (never entered, or lost in a restart): nothing is sent.
-        errors = FormErrors(general=[Message("visitor.key_first")])
-        return _form_response(request, catalogue, values, errors, 409)
-
-    wait, reserved_at = gate.reserve_task(principal)
-    if wait is not None:
-        return _over_hourly_cap(request, catalogue, values, settings.tasks_per_hour or 0, wait)
-    try:
-        created = await poller.submit(submission, values.stored_notes(), owner=principal.owner)
-    except UpstreamError as error:
-        gate.release_task(principal, reserved_at)
-        errors = errors_from_upstream(error.issues, submission.frames)
-        errors.general[:0] = upstream_messages(error)
-        status_code = 422 if error.kind == ErrorKind.VALIDATION else 502
-        return _form_response(request, catalogue, values, errors, status_code)
-    except KeyNeeded:
-        # The visitor's key was forgotten while the form was being read: nothing was written or sent.
-        gate.release_task(principal, reserved_at)
-        return _form_response(request, catalogue, values, FormErrors(general=[Message("visitor.key_first")]), 409)
-    except SubmissionNotRecorded:
-        gate.release_task(principal, reserved_at)
-        errors = FormErrors(general=[Message("errors.not_recorded")])
-        return _form_response(request, catalogue, values, errors, 503)
-
-    task_url = request.url_for("show_task", task_id=created.id).path
-    if wants_json(request):
-        return JSONResponse({"id": created.id, "url": task_url, "seed": submission.seed}, status_code=201)
-    if is_htmx(request):
-        return Response(status_code=204, headers={"HX-Redirect": task_url})
-    return RedirectResponse(task_url, status_code=303)
-
-
-def _over_hourly_cap(request: Request, catalogue: Catalogue, values: FormValues, limit: int, wait: float) -> Response:
-    """CONSOLE_TASKS_PER_HOUR reached: 429, saying when the next task may start; nothing sent upstream."""
-    minutes = max(1, math.ceil(wait / 60))
-    headers = {"Retry-After": str(max(1, math.ceil(wait)))}
-    message = Message("errors.tasks_per_hour", {"limit": limit, "minutes": minutes})
-    if wants_json(request):
-        t = get_translator(request)
-        return JSONResponse(
-            {"errors": {}, "general": [t(message.key, **message.params)], "retry_after": math.ceil(wait)},
-            status_code=429,
-            headers=headers,
-        )
-    response = _form_response(request, catalogue, values, FormErrors(general=[message]), 429)
-    response.headers.update(headers)
-    return response
+def status_context(task: TaskRecord, catalogue: Catalogue, now: float, version: str) -> dict[str, object]:
+    """What _task_status.html needs: the task's moment, how often to poll, and the version it shows."""
+    return task_status_context(task, catalogue, now) | {
+        "refresh_seconds": STATUS_REFRESH_SECONDS,
+        "status_version": version,
+    }
 
 
 @router.get("/tasks/{task_id}", name="show_task")
@@ -193,14 +83,12 @@ async def show_task(
         return JSONResponse(task_json(task, _video_url(request, task)))
     # Where the request went: the owner's upstream (a visitor's choice), or the console's own.
     upstream = upstream_for(task.owner) or upstream_for.server
-    context = task_status_context(task, catalogue, clock()) | {
+    context = status_context(task, catalogue, clock(), version) | {
         "request_info": request_display(task, upstream, frames),
         "notes": frame_notes(task),
-        "refresh_seconds": STATUS_REFRESH_SECONDS,
-        "status_version": version,
-        "code": compare.task_snippets(task, settings, upstream),
+        "code": task_snippets(task, settings, upstream),
         "last_response": last_response_display(task),
-        **share_box_context(request, sharing.link_for(ShareKind.TASK, task.id), task),
+        **share_box_context(request, ShareKind.TASK, task.id, sharing.link_for(ShareKind.TASK, task.id)),
     }
     return render(request, "task.html", context)
 
@@ -228,10 +116,7 @@ async def show_task_status(
         return Response(status_code=204)
     task = await get_visible_task(task_id, store, access)
     versions.remember_owner(task.id, task.owner)
-    context = task_status_context(task, catalogue, clock()) | {
-        "refresh_seconds": STATUS_REFRESH_SECONDS,
-        "status_version": version,
-    }
+    context = status_context(task, catalogue, clock(), version)
     return render(request, "_task_status.html", context, status_code=286 if task.is_settled else 200)
 
 
@@ -261,11 +146,7 @@ async def cancel_task(
         if error_messages:
             raise HTTPException(502, " ".join(str(m.params.get("detail", "")) for m in error_messages))
         return RedirectResponse(request.url_for("show_task", task_id=task.id).path, status_code=303)
-    context = task_status_context(task, catalogue, clock()) | {
-        "refresh_seconds": STATUS_REFRESH_SECONDS,
-        "status_version": version,
-        "action_errors": error_messages,
-    }
+    context = status_context(task, catalogue, clock(), version) | {"action_errors": error_messages}
     return render(request, "_task_status.html", context, status_code=status_code)
 
 
@@ -282,11 +163,8 @@ async def recheck_task(
     task = poller.check_again(task)
     if not is_htmx(request):
         return RedirectResponse(request.url_for("show_task", task_id=task.id).path, status_code=303)
-    context = task_status_context(task, catalogue, clock()) | {
-        "refresh_seconds": STATUS_REFRESH_SECONDS,
-        # check_again wrote the task just now, synchronously: this is the version of what is shown.
-        "status_version": versions.current(task.id),
-    }
+    # check_again wrote the task just now, synchronously: this is the version of what is shown.
+    context = status_context(task, catalogue, clock(), versions.current(task.id))
     return render(request, "_task_status.html", context)
 
 
@@ -299,15 +177,7 @@ async def serve_video(
     if path is None:
         raise HTTPException(404, "no video yet")
     cache.viewed(task)
-    disposition = "attachment" if download else "inline"
-    if settings.accel_redirect:
-        return accel_redirect(settings.accel_redirect, path, f"runway-{task.id}.mp4", disposition)
-    return VideoFileResponse(
-        path,
-        media_type="video/mp4",
-        filename=f"runway-{task.id}.mp4",
-        content_disposition_type=disposition,
-    )
+    return task_video(path, task.id, download=download, accel_prefix=settings.accel_redirect)
 
 
 @router.get("/tasks/{task_id}/request.json", name="show_request_body")
@@ -320,24 +190,6 @@ async def show_request_body(task: VisibleTaskDep, frames: FramesDep) -> Response
     if body is None:
         raise HTTPException(404, "no request recorded")
     return JSONResponse(body, headers={"Content-Disposition": f'attachment; filename="request-{task.id}.json"'})
-
-
-class VideoFileResponse(FileResponse):
-    """A FileResponse reading 256 KiB at a time (Starlette's 64 KiB means 4× the thread hops per file)."""
-
-    chunk_size = 256 * 1024
-
-
-def accel_redirect(prefix: str, path: Path, filename: str, disposition: str) -> Response:
-    """An empty answer naming the file for nginx to send (X-Accel-Redirect), headers and Range included."""
-    return Response(
-        status_code=200,
-        media_type="video/mp4",
-        headers={
-            "X-Accel-Redirect": prefix + quote(path.name),
-            "Content-Disposition": f'{disposition}; filename="{filename}"',
-        },
-    )
 
 
 def _video_url(request: Request, task: TaskRecord) -> str | None:

@@ -1,0 +1,48 @@
+"""How the console answers with a media file it holds: a task's video read in large chunks or handed
+to nginx (CONSOLE_ACCEL_REDIRECT), and the media under a share link with a short public cache.
+
+Range requests work in every case (Starlette's FileResponse, or nginx itself), so players can seek.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi.responses import FileResponse, Response
+
+# Short, so a revoked link stops working in shared caches soon too.
+SHARED_MEDIA_CACHE = "public, max-age=300"
+VIDEO_TYPE = "video/mp4"
+
+
+class VideoFileResponse(FileResponse):
+    """A FileResponse reading 256 KiB at a time (Starlette's 64 KiB means 4× the thread hops per file)."""
+
+    chunk_size = 256 * 1024
+
+
+def accel_redirect(prefix: str, path: Path, filename: str, disposition: str) -> Response:
+    """An empty answer naming the file for nginx to send (X-Accel-Redirect), headers and Range included."""
+    return Response(
+        status_code=200,
+        media_type=VIDEO_TYPE,
+        headers={
+            "X-Accel-Redirect": prefix + quote(path.name),
+            "Content-Disposition": f'{disposition}; filename="{filename}"',
+        },
+    )
+
+
+def task_video(path: Path, task_id: str, *, download: bool, accel_prefix: str | None) -> Response:
+    """A task's video as runway-{id}.mp4, to play inline or to save; sent by nginx when it is set up to."""
+    filename = f"runway-{task_id}.mp4"
+    disposition = "attachment" if download else "inline"
+    if accel_prefix:
+        return accel_redirect(accel_prefix, path, filename, disposition)
+    return VideoFileResponse(path, media_type=VIDEO_TYPE, filename=filename, content_disposition_type=disposition)
+
+
+def shared_media(path: Path, media_type: str = VIDEO_TYPE) -> Response:
+    """A file under a share link (video, poster, frame): cacheable by anyone, briefly."""
+    return FileResponse(path, media_type=media_type, headers={"Cache-Control": SHARED_MEDIA_CACHE})
