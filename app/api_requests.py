@@ -1,4 +1,5 @@
-"""A create body from an API client, read and checked before anything goes upstream.
+"""Bodies from API clients, read and checked before anything goes upstream: JSON within a size
+limit, an image-to-video create, an upload's start.
 
 The rules are the form's (app.intake: the same frame checks, catalogue rules and callback check);
 only the reading (JSON, `promptImage` as a string or a list of {uri, position}, `runway://` uploads)
@@ -7,12 +8,18 @@ and the wording (the API's own messages, Runway's {path, message} issues) are th
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastapi import Request
+from starlette.requests import Request as StarletteRequest
+
+from app.api_errors import api_error, invalid_request
 from app.api_messages import issue_message
+from app.api_uploads import BodyTooLarge, filename_problem, limited_receive
 from app.catalogue import RELAY_OPTIONAL_FIELDS, Catalogue, RuleIssue
 from app.images import ImageProblem
 from app.intake import FrameIntake, check_submission, make_submission
@@ -78,6 +85,38 @@ class _Reading:
             self.unreadable.add(name)
             return None
         return value
+
+
+async def read_json_body(request: Request, max_bytes: int) -> object:
+    """The request's JSON body, counted as it arrives; 413 past `max_bytes`, 400 when it is not JSON."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise api_error(413, "Request body is too large")
+    limited = StarletteRequest(request.scope, limited_receive(request.receive, max_bytes))
+    try:
+        raw = await limited.body()
+    except BodyTooLarge:
+        raise api_error(413, "Request body is too large") from None
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):  # RecursionError: [[[[… nested too deep
+        raise invalid_request([{"path": [], "message": api_message("body_not_json", {})}]) from None
+
+
+def read_upload_start(body: object) -> str:
+    """The file name a POST /v1/uploads body announces; raises the validation failure listing what is wrong."""
+    if not isinstance(body, dict):
+        raise invalid_request([{"path": [], "message": api_message("body_not_object", {})}])
+    issues = []
+    code = filename_problem(body.get("filename"))
+    if code:
+        issues.append({"path": ["filename"], "message": api_message(code, {})})
+    if body.get("type") != "ephemeral":
+        code = "field_required" if body.get("type") is None else "upload_type"
+        issues.append({"path": ["type"], "message": api_message(code, {})})
+    if issues:
+        raise invalid_request(issues)
+    return str(body["filename"])
 
 
 @dataclass

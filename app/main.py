@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
 from app.account import AccountCache
+from app.api_errors import ApiProblem, answer_problem
 from app.api_tokens import RateLimiter, TokenRegistry
 from app.api_uploads import MULTIPART_OVERHEAD_BYTES, ApiUploads
 from app.auth import AuthMiddleware, Gate, is_token_authenticated
@@ -347,7 +348,7 @@ def _install_error_pages(app: FastAPI) -> None:
             response.headers.setdefault(name, value)
         return response
 
-    app.add_exception_handler(api.ApiProblem, api.answer_problem)
+    app.add_exception_handler(ApiProblem, answer_problem)
 
     async def forget_disconnected(request: Request, exc: Exception) -> Response:
         """The client went away mid-request (an upload abandoned): nothing to answer, nothing broke."""

@@ -3,7 +3,6 @@ with a console token instead of the upstream key, and get their videos from the 
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Annotated, Any
 
@@ -14,14 +13,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request as StarletteRequest
 
 from app.api_documents import task_document
-from app.api_messages import DOC_URL, VALIDATION_FAILED, version_problem
-from app.api_requests import InvalidRequest, api_message, read_create_body
+from app.api_errors import api_error, invalid_request, upstream_create_problem, upstream_failed
+from app.api_messages import version_problem
+from app.api_requests import InvalidRequest, api_message, read_create_body, read_json_body, read_upload_start
 from app.api_uploads import (
     MULTIPART_OVERHEAD_BYTES,
     SIGNING_PURPOSE,
     UPLOAD_URL_SECONDS,
     BodyTooLarge,
-    filename_problem,
     limited_receive,
 )
 from app.deps import (
@@ -52,105 +51,42 @@ JSON_BODY_OVERHEAD_BYTES = 64 * 1024
 NOT_FOUND = "Task not found"
 
 
-class ApiProblem(Exception):
-    """An answer in Runway's error shape, raised from anywhere in an API request."""
-
-    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
-        self.headers = headers or {}
-
-
-async def answer_problem(request: Request, exc: Exception) -> Response:
-    """Send an ApiProblem as JSON."""
-    assert isinstance(exc, ApiProblem)
-    return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
-
-
-def _error(status: int, message: str, **headers: str) -> ApiProblem:
-    return ApiProblem(status, {"error": message}, headers)
-
-
-def _invalid(issues: list[dict[str, Any]]) -> ApiProblem:
-    return ApiProblem(400, {"error": VALIDATION_FAILED, "issues": issues, "docUrl": DOC_URL})
-
-
 def authorize(request: Request, api: ApiServicesDep, settings: SettingsDep) -> str:
     """The token's name; 401 without a known token, 429 over its rate, 400 without a known API version."""
     if settings.visitor_keys and not settings.visitor_keys_api:
         # Visitors' keys are theirs alone; tokens would spend the server's key, off unless the operator says so.
-        raise _error(403, "The API is off on this console: visitors use their own keys in the web page.")
+        raise api_error(403, "The API is off on this console: visitors use their own keys in the web page.")
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     name = api.tokens.identify(presented.strip()) if scheme.lower() == "bearer" else None
     if name is None:
-        raise _error(401, "Invalid API token. Ask the console's operator for one (runway-console token add NAME).")
+        raise api_error(401, "Invalid API token. Ask the console's operator for one (runway-console token add NAME).")
     decision = api.rate.check(name)
     if not decision.allowed:
-        raise _error(
+        raise api_error(
             429,
             f"Too many requests: this token may make {api.rate.per_minute} requests a minute.",
             **{"Retry-After": str(decision.retry_after)},
         )
     problem = version_problem(request.headers.get("x-runway-version"))
     if problem is not None:
-        raise _invalid([{"path": ["headers", "X-Runway-Version"], "message": problem}])
+        raise invalid_request([{"path": ["headers", "X-Runway-Version"], "message": problem}])
     return name
 
 
 TokenName = Annotated[str, Depends(authorize)]
 
 
-async def _json_body(request: Request, max_bytes: int) -> object:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise _error(413, "Request body is too large")
-    limited = StarletteRequest(request.scope, limited_receive(request.receive, max_bytes))
-    try:
-        raw = await limited.body()
-    except BodyTooLarge:
-        raise _error(413, "Request body is too large") from None
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):  # RecursionError: [[[[… nested too deep
-        raise _invalid([{"path": [], "message": api_message("body_not_json", {})}]) from None
-
-
 def _owned_task(store: StoreDep, task_id: str, owner: str) -> TaskRecord:
     """A task this token created; any other id is unknown to it."""
     task = store.get(task_id) if is_task_id(task_id) else None
     if task is None or task.origin != TaskOrigin.API or task.owner != token_owner(owner):
-        raise _error(404, NOT_FOUND)
+        raise api_error(404, NOT_FOUND)
     return task
 
 
 def _video_url(request: Request, signer_query: dict[str, str], task_id: str) -> str:
     url = request.url_for("serve_api_video", task_id=task_id)
     return str(url.include_query_params(**signer_query))
-
-
-def _upstream_create_error(error: UpstreamError) -> ApiProblem:
-    """A create the upstream refused, as the client should see it; never retried blindly by the SDK."""
-    no_retry = {"x-should-retry": "false"}
-    if error.kind == ErrorKind.VALIDATION and error.issues:
-        problem = _invalid([{"path": path, "message": message} for path, message in error.issues])
-        return problem
-    if error.kind in (ErrorKind.VALIDATION, ErrorKind.CREDITS, ErrorKind.HTTP) and error.status and error.status < 500:
-        return _error(400, error.detail or "The upstream refused the request.")
-    if error.kind == ErrorKind.RATE_LIMIT:
-        headers = {"Retry-After": str(round(error.retry_after))} if error.retry_after is not None else {}
-        return _error(429, error.detail or "The upstream is rate limiting this console.", **headers)
-    if error.kind == ErrorKind.AUTH:
-        return _error(502, "The console's upstream refused its key; tell the console's operator.", **no_retry)
-    if error.kind == ErrorKind.TIMEOUT or error.kind == ErrorKind.PROTOCOL:
-        # The upstream may have started (and billed) the task: the SDK must not send it again.
-        return _error(
-            504,
-            "The upstream did not confirm the task in time; it may still have been created. "
-            "Look in the console's history before trying again.",
-            **no_retry,
-        )
-    return _error(502, f"The upstream failed: {error.detail or error.kind.value}", **no_retry)
 
 
 @router.post("/v1/image_to_video", name="api_create_task")
@@ -166,7 +102,7 @@ async def create_task(
 ) -> Response:
     """Check an image-to-video request, send it upstream with the console's key, and follow it."""
     # Two frames as data URIs, each up to the form's upload limit once decoded.
-    body = await _json_body(request, 2 * (settings.max_upload_bytes * 4 // 3) + JSON_BODY_OVERHEAD_BYTES)
+    body = await read_json_body(request, 2 * (settings.max_upload_bytes * 4 // 3) + JSON_BODY_OVERHEAD_BYTES)
     try:
         submission, notes = await read_create_body(
             body,
@@ -176,14 +112,14 @@ async def create_task(
             max_image_bytes=settings.max_upload_bytes,
         )
     except InvalidRequest as invalid:
-        raise _invalid(invalid.issues) from None
+        raise invalid_request(invalid.issues) from None
     try:
         record = await poller.submit(submission, notes, origin=TaskOrigin.API, owner=token_owner(name))
     except UpstreamError as error:
-        raise _upstream_create_error(error) from None
+        raise upstream_create_problem(error) from None
     except SubmissionNotRecorded:
         # Nothing went upstream, so a retry cannot start a second task.
-        raise _error(503, "The console could not record the task, so it did not send it. Try again.",
+        raise api_error(503, "The console could not record the task, so it did not send it. Try again.",
                      **{"Retry-After": "5"}) from None
     answer: dict[str, Any] = {"id": record.id}
     if record.estimated_cost is not None:
@@ -225,7 +161,7 @@ async def delete_task(
             await removal.remove(task)
     except UpstreamError as error:
         if error.kind != ErrorKind.NOT_FOUND:
-            raise _error(502, f"The upstream failed: {error.detail or error.kind.value}") from None
+            raise upstream_failed(error) from None
     return Response(status_code=204)
 
 
@@ -235,32 +171,17 @@ async def show_organization(name: TokenName, api: ApiServicesDep) -> Response:
     try:
         account = await api.account.get()
     except UpstreamError as error:
-        raise _error(502, f"The upstream failed: {error.detail or error.kind.value}") from None
+        raise upstream_failed(error) from None
     if account is None:
-        raise _error(404, "This console's upstream does not offer GET /v1/organization.")
+        raise api_error(404, "This console's upstream does not offer GET /v1/organization.")
     return JSONResponse(account.document)
 
 
 @router.post("/v1/uploads", name="api_start_upload")
 async def start_upload(request: Request, name: TokenName, api: ApiServicesDep) -> Response:
     """Hand out a one-time upload URL on this console and the runway:// URI the file will have."""
-    body = await _json_body(request, JSON_BODY_OVERHEAD_BYTES)
-    if not isinstance(body, dict):
-        raise _invalid([{"path": [], "message": api_message("body_not_object", {})}])
-    issues = []
-    code = filename_problem(body.get("filename"))
-    if code:
-        issues.append({"path": ["filename"], "message": api_message(code, {})})
-    if body.get("type") != "ephemeral":
-        issues.append(
-            {
-                "path": ["type"],
-                "message": api_message("field_required" if body.get("type") is None else "upload_type", {}),
-            }
-        )
-    if issues:
-        raise _invalid(issues)
-    started = api.uploads.start(name, str(body["filename"]))
+    body = await read_json_body(request, JSON_BODY_OVERHEAD_BYTES)
+    started = api.uploads.start(name, read_upload_start(body))
     query = api.signer.sign(SIGNING_PURPOSE, started.id, UPLOAD_URL_SECONDS)
     upload_url = request.url_for("api_receive_upload", upload_id=started.id).include_query_params(**query)
     return JSONResponse({"uploadUrl": str(upload_url), "fields": {}, "runwayUri": started.runway_uri})
@@ -279,12 +200,12 @@ async def receive_upload(
     if not api.signer.valid(
         SIGNING_PURPOSE, upload_id, request.query_params.get("exp"), request.query_params.get("sig")
     ):
-        raise _error(403, "The upload URL is invalid or has expired.")
+        raise api_error(403, "The upload URL is invalid or has expired.")
     if not api.uploads.waiting(upload_id):
-        raise _error(409, "This upload URL has already been used, or its upload has expired.")
+        raise api_error(409, "This upload URL has already been used, or its upload has expired.")
     limit = settings.api_upload_max_bytes
     declared = request.headers.get("content-length", "")
-    too_large = _error(413, f"The file is larger than {settings.api_upload_max_mb:g} MB.")
+    too_large = api_error(413, f"The file is larger than {settings.api_upload_max_mb:g} MB.")
     if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD_BYTES:
         raise too_large
     limited = StarletteRequest(request.scope, limited_receive(request.receive, limit + MULTIPART_OVERHEAD_BYTES))
@@ -292,20 +213,20 @@ async def receive_upload(
         async with limited.form(max_files=1, max_fields=20) as form:
             file = form.get("file")
             if not isinstance(file, UploadFile):
-                raise _error(400, "The form must have one file, named 'file'.")
+                raise api_error(400, "The form must have one file, named 'file'.")
             raw = await file.read()
     except BodyTooLarge:
         raise too_large from None
     except StarletteHTTPException as exc:  # a malformed multipart body
-        raise _error(400, str(exc.detail)) from None
+        raise api_error(400, str(exc.detail)) from None
     if len(raw) > limit:
         raise too_large
     try:
         frame, _ = await intake.from_bytes(raw, "first")
     except ImageProblem as problem:
-        raise _error(400, api_message(problem.code, problem.params)) from None
+        raise api_error(400, api_message(problem.code, problem.params)) from None
     if frame.ref is None or not api.uploads.fill(upload_id, frame.ref):
-        raise _error(409, "This upload URL has already been used.")
+        raise api_error(409, "This upload URL has already been used.")
     return Response(status_code=204)
 
 
@@ -315,11 +236,11 @@ async def serve_api_video(
 ) -> Response:
     """A task's cached video for API clients: the signed link in its document is the permission."""
     if not api.signer.valid(VIDEO_PURPOSE, task_id, request.query_params.get("exp"), request.query_params.get("sig")):
-        raise _error(403, "The video URL is invalid or has expired; fetch the task again for a new one.")
+        raise api_error(403, "The video URL is invalid or has expired; fetch the task again for a new one.")
     task = store.get(task_id) if is_task_id(task_id) else None
     path = videos.find(task_id) if task is not None and task.video_file is not None else None
     if path is None:
-        raise _error(404, "No video for this task.")
+        raise api_error(404, "No video for this task.")
     return FileResponse(
         path, media_type="video/mp4", filename=f"runway-{task_id}.mp4", content_disposition_type="inline"
     )
