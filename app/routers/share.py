@@ -56,24 +56,14 @@ class ShareBox:
     copyable: bool
 
 
+# (create_route, revoke_route, page_route, id_param, live_hint, none_hint, copyable) for each kind of target.
 SHARE_BOXES = {
     ShareKind.TASK: ShareBox(
-        create_route="share_task",
-        revoke_route="revoke_task_share",
-        page_route="show_task",
-        id_param="task_id",
-        live_hint="share.live_hint",
-        none_hint="share.none_hint",
-        copyable=True,
+        "share_task", "revoke_task_share", "show_task", "task_id", "share.live_hint", "share.none_hint", True
     ),
     ShareKind.COMPARISON: ShareBox(
-        create_route="share_comparison",
-        revoke_route="revoke_comparison_share",
-        page_route="show_comparison",
-        id_param="comparison_id",
-        live_hint="compare.share_live_hint",
-        none_hint="compare.share_none_hint",
-        copyable=False,
+        "share_comparison", "revoke_comparison_share", "show_comparison", "comparison_id",
+        "compare.share_live_hint", "compare.share_none_hint", False,
     ),
 }
 
