@@ -12,7 +12,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from app.api_messages import DOC_URL, VALIDATION_FAILED
-from app.upstream import ErrorKind, UpstreamError
+from app.upstream_errors import ErrorKind, UpstreamError
 
 # The SDK retries a 5xx unless told not to: for a create, that could start (and bill) a task twice.
 NO_RETRY = {"x-should-retry": "false"}
