@@ -38,7 +38,8 @@ from app.media_download import MediaPolicy, VideoDownloads
 from app.netguard import AsyncResolver, NetPolicy, guarded_async_client
 from app.origin import CrossOriginMiddleware
 from app.pixel_budget import PixelBudget, return_bitmaps_to_the_os
-from app.poller import MAX_BACKOFF_SECONDS, GoneRule, TaskPoller
+from app.poll_results import MAX_BACKOFF_SECONDS, GoneRule
+from app.poller import TaskPoller
 from app.ratelimit import UpstreamPace
 from app.removal import TaskRemoval
 from app.rendering import build_templates, is_htmx, render, wants_json

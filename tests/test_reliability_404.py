@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 
-from app.poller import GoneRule
+from app.poll_results import GoneRule
 from app.storage import TaskStore
 from tests.fake_upstream import FAKE_MP4, FakeUpstream
 from tests.helpers import FRAME_URL, FakeClock, create_task, wait_until
