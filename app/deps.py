@@ -11,13 +11,14 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from app.access import Access, Principal
 from app.account import AccountCache
 from app.api_tokens import RateLimiter, TokenRegistry
 from app.api_uploads import ApiUploads
-from app.auth import Access, Gate, Principal
 from app.catalogue import Catalogue
 from app.clock import Clock
 from app.config import Settings
+from app.gate import Gate
 from app.i18n import Translator
 from app.intake import FrameIntake
 from app.media import VideoCache, VideoStore

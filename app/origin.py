@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.client import normalise_host, own_origin
+from app.middleware import HttpMiddleware
 from app.rendering import render, request_translator, wants_json
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def cross_origin_response(request: Request) -> Response:
     return render(request, "error.html", {"status": 403, "message": t("auth.cross_origin")}, status_code=403)
 
 
-class CrossOriginMiddleware:
+class CrossOriginMiddleware(HttpMiddleware):
     """Refuse cross-origin unsafe requests before any route (and so before anything goes upstream).
 
     `exempt(scope)` names requests left to another check: API routes authenticated by a bearer token
@@ -90,13 +91,11 @@ class CrossOriginMiddleware:
     """
 
     def __init__(self, app: ASGIApp, exempt: Callable[[Scope], bool] = lambda scope: False) -> None:
-        self.app = app
+        super().__init__(app)
         self.exempt = exempt
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not self.exempt(scope):
-            reason = cross_origin_reason(scope)
-            if reason is not None:
-                await cross_origin_response(Request(scope, receive))(scope, receive, send)
-                return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.exempt(scope) and cross_origin_reason(scope) is not None:
+            await cross_origin_response(Request(scope, receive))(scope, receive, send)
+            return
         await self.app(scope, receive, send)

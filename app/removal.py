@@ -7,6 +7,8 @@ record and its share links, the video and its poster, and each stored frame no o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from app.media import VideoStore
 from app.poller import TaskPoller
 from app.storage import FrameStore, TaskStore
@@ -15,15 +17,13 @@ from app.upstream import UpstreamClient
 from app.upstream_errors import ErrorKind, UpstreamError
 
 
+@dataclass
 class TaskRemoval:
-    def __init__(
-        self, store: TaskStore, frames: FrameStore, videos: VideoStore, upstream: UpstreamClient, poller: TaskPoller
-    ) -> None:
-        self.store = store
-        self.frames = frames
-        self.videos = videos
-        self.upstream = upstream
-        self.poller = poller
+    store: TaskStore
+    frames: FrameStore
+    videos: VideoStore
+    upstream: UpstreamClient
+    poller: TaskPoller
 
     async def remove(self, task: TaskRecord) -> None:
         """Delete the task upstream and here. Raises UpstreamError (nothing removed) when the upstream refuses."""

@@ -13,6 +13,7 @@ import hmac
 import re
 import secrets
 
+from starlette.requests import cookie_parser
 from starlette.types import Scope
 
 SESSION_COOKIE = "console_session"
@@ -80,3 +81,11 @@ def is_https(scope: Scope) -> bool:
 
 def cookie_path(scope: Scope) -> str:
     return str(scope.get("root_path") or "/")
+
+
+def request_cookies(scope: Scope) -> dict[str, str]:
+    """The cookies a request carries, read straight from the scope (the guard runs before any Request)."""
+    for key, value in scope.get("headers", ()):
+        if key == b"cookie":
+            return cookie_parser(value.decode("latin-1"))
+    return {}

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from app.auth import Gate, Principal
+from app.access import Principal
 from app.form_values import Message
+from app.gate import Gate
 
 
 class OverHourlyCap(Exception):

@@ -12,9 +12,10 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount
 
-from app.auth import LOCK_AFTER_FAILURES, PUBLIC_ATTRIBUTE, TOKEN_AUTHENTICATED_PREFIXES, failure_wait, safe_next
+from app.auth import PUBLIC_ATTRIBUTE, TOKEN_AUTHENTICATED_PREFIXES, safe_next
 from app.auth_store import SqliteAuthStore
 from app.i18n import load_messages
+from app.login_lockout import LOCK_AFTER_FAILURES, failure_wait
 from app.storage import database_path
 from tests.fake_upstream import FakeUpstream
 from tests.helpers import FakeClock, add_account, create_task, wait_until

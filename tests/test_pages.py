@@ -11,7 +11,8 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from app.main import CONTENT_SECURITY_POLICY, create_app
+from app.main import create_app
+from app.middleware import CONTENT_SECURITY_POLICY
 from app.resources import asset_dir
 from tests.helpers import SECRET, VALID_FORM, create_task, wait_until
 

@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from app.auth import Gate, LoginResult, public, safe_next
+from app.auth import public, safe_next
 from app.client import client_address
 from app.deps import AccessDep, GateDep, TranslatorDep
+from app.gate import Gate, LoginResult
 from app.i18n import Translator
 from app.passwords import MAX_PASSWORD_CHARS
 from app.rendering import render, see_other, wants_json

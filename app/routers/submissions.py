@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData
 
-from app.auth import Gate, Principal
+from app.access import Principal
 from app.catalogue import Catalogue
 from app.comparison_requests import is_comparison_form, read_comparison_form, start_comparison
 from app.config import Settings
@@ -27,6 +27,7 @@ from app.deps import (
 from app.form_page import errors_json, form_context
 from app.form_values import FormErrors, FormValues, Message
 from app.forms import errors_from_upstream, parse_task_form
+from app.gate import Gate
 from app.intake import FrameIntake
 from app.poller import SubmissionNotRecorded, TaskPoller
 from app.posted_form import FormUnreadable, read_form

@@ -9,7 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from app.auth import Access, PrincipalKind, public, safe_next, visitor_owner
+from app.access import Access, PrincipalKind, visitor_owner
+from app.auth import public, safe_next
 from app.client import client_address
 from app.config import Settings
 from app.deps import AccessDep, GateDep, PollerDep, SettingsDep, TranslatorDep, VisitorsDep
