@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 
 from app.clock import Clock, system_clock
-from app.config import TOKEN_NAME_PATTERN
+from app.setting_checks import TOKEN_NAME_PATTERN
 from app.storage import ApiStore
 
 TOKEN_PREFIX = "rc_"

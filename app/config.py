@@ -1,17 +1,34 @@
-"""Runtime configuration: one Settings object read from the environment and `.env`."""
+"""Runtime configuration: one Settings object read from the environment and `.env`.
+
+Each field's check lives in app/setting_checks.py; how nested groups and error messages map to
+environment names, in app/settings_sources.py.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-import re
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from app.setting_checks import (
+    blank_is_none,
+    blank_or_zero_is_unset,
+    blank_secret_is_none,
+    check_visitor_mode,
+    checked_accel_redirect,
+    checked_api_tokens,
+    checked_base_url,
+    checked_base_url_list,
+    checked_language,
+    checked_media_hosts,
+    checked_root_path,
+    checked_trusted_proxies,
+    parse_token_list,
+)
+from app.settings_sources import NestedByEnvName, describe_validation_error
 from app.simulator.settings import SimulatorSettings
 
 SIMULATOR_KEY = "simulator-key"
@@ -98,129 +115,29 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (_NestedByEnvName(settings_cls, init_settings), env_settings, dotenv_settings, file_secret_settings)
+        return (NestedByEnvName(settings_cls, init_settings), env_settings, dotenv_settings, file_secret_settings)
 
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str | None) -> str | None:
-        return checked_base_url(value)
-
-    @field_validator("visitor_upstreams")
-    @classmethod
-    def _check_visitor_upstreams(cls, value: str) -> str:
-        urls: list[str] = []
-        for item in value.split(","):
-            if item.strip():
-                url = checked_base_url(item)
-                if url is not None and url not in urls:
-                    urls.append(url)
-        return ",".join(urls)
+    # Each check says what is wrong in words fit for the start-up refusal (app/setting_checks.py).
+    _check_base_url = field_validator("base_url")(checked_base_url)
+    _check_visitor_upstreams = field_validator("visitor_upstreams")(checked_base_url_list)
+    _check_media_hosts = field_validator("media_hosts")(checked_media_hosts)
+    _blank_secret_is_none = field_validator("api_secret", "password")(blank_secret_is_none)
+    _check_api_tokens = field_validator("api_tokens")(checked_api_tokens)
+    _blank_cap_is_none = field_validator("max_cache_mb", mode="before")(blank_is_none)
+    _check_root_path = field_validator("root_path")(checked_root_path)
+    _check_trusted_proxies = field_validator("trusted_proxies")(checked_trusted_proxies)
+    _blank_is_unset = field_validator("history", "tasks_per_hour", mode="before")(blank_or_zero_is_unset)
+    _check_accel_redirect = field_validator("accel_redirect")(checked_accel_redirect)
+    _check_language = field_validator("default_language")(checked_language)
 
     @model_validator(mode="after")
     def _check_visitor_mode(self) -> Settings:
         if self.base_url is None and self.visitor_upstreams:
             # The first upstream a visitor may choose is the console's own (for the account cache, API tokens).
             self.base_url = self.visitor_upstream_list[0]
-        if not self.visitor_keys:
-            return self
-        if self.history == "shared":
-            raise ValueError(
-                "CONSOLE_HISTORY=shared cannot be used with CONSOLE_VISITOR_KEYS=true: each visitor's tasks "
-                "run on their own key and are shown to them only"
-            )
-        if self.has_server_key and not self.visitor_keys_api:
-            raise ValueError(
-                "RUNWAYML_API_SECRET is set with CONSOLE_VISITOR_KEYS=true, where visitors always use their own "
-                "key: remove it, or set CONSOLE_VISITOR_KEYS_API=true if API tokens should spend it"
-            )
-        if self.visitor_keys_api and not self.uses_simulator and not self.has_server_key:
-            raise ValueError(
-                "CONSOLE_VISITOR_KEYS_API=true needs RUNWAYML_API_SECRET: API tokens spend the server's key, "
-                "never a visitor's"
-            )
+        if self.visitor_keys:
+            check_visitor_mode(self)
         return self
-
-    @field_validator("media_hosts")
-    @classmethod
-    def _check_media_hosts(cls, value: str) -> str:
-        from app.netguard import parse_allowed_host
-
-        for entry in value.split(","):
-            if entry.strip():
-                try:
-                    parse_allowed_host(entry)
-                except ValueError as exc:
-                    raise ValueError(f"{exc}; give host, host:port or a URL, comma-separated") from None
-        return value
-
-    @field_validator("api_secret", "password")
-    @classmethod
-    def _blank_secret_is_none(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().strip():
-            return None
-        return value
-
-    @field_validator("api_tokens")
-    @classmethod
-    def _check_api_tokens(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value().strip():
-            return None
-        parse_token_list(value.get_secret_value())  # raises ValueError naming the bad entry, never the token
-        return value
-    @field_validator("max_cache_mb", mode="before")
-    @classmethod
-    def _blank_cap_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("root_path")
-    @classmethod
-    def _check_root_path(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if value and not value.startswith("/"):
-            raise ValueError("must start with '/', for example /runway")
-        return value
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _check_trusted_proxies(cls, value: str) -> str:
-        networks = []
-        for item in value.split(","):
-            item = item.strip()
-            if not item:
-                continue
-            try:
-                networks.append(str(ipaddress.ip_network(item, strict=False)))
-            except ValueError:
-                raise ValueError(f"{item!r} is not an IP address or CIDR (e.g. 10.0.0.0/8)") from None
-        return ",".join(networks)
-
-    @field_validator("history", "tasks_per_hour", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip():
-            return None
-        if value in (0, "0"):
-            return None
-        return value
-
-    @field_validator("accel_redirect")
-    @classmethod
-    def _check_accel_redirect(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        value = value.strip()
-        if not value.startswith("/") or "?" in value or "#" in value or ".." in value.split("/"):
-            raise ValueError("must be the path of an nginx internal location, such as /_protected_videos/")
-        return value if value.endswith("/") else value + "/"
-
-    @field_validator("default_language")
-    @classmethod
-    def _check_language(cls, value: str) -> str:
-        from app.i18n import LANGUAGES
-
-        if value not in LANGUAGES:
-            raise ValueError(f"must be one of {', '.join(LANGUAGES)}")
-        return value
 
     @property
     def uses_simulator(self) -> bool:
@@ -307,93 +224,8 @@ class Settings(BaseSettings):
         return parse_token_list(self.api_tokens.get_secret_value())
 
 
-def checked_base_url(value: str | None) -> str | None:
-    """An upstream base URL without its trailing slash (None when blank); ValueError saying what is wrong."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip().rstrip("/")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(
-            "must be an http:// or https:// URL such as "
-            "https://api.dev.runwayml.com or https://api.openai-hk.com/runwayml"
-        )
-    if parts.query or parts.fragment:
-        raise ValueError("must not contain a query string or fragment")
-    return value
-
-
-TOKEN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-TOKEN_MIN_CHARS = 16
-
-
-def parse_token_list(text: str) -> dict[str, str]:
-    """`name=token,name2=token2` as a dict; a ValueError names the entry at fault, never a token."""
-    tokens: dict[str, str] = {}
-    for number, entry in enumerate((e.strip() for e in text.split(",")), start=1):
-        if not entry:
-            continue
-        name, sep, token = entry.partition("=")
-        name, token = name.strip(), token.strip()
-        if not sep or not TOKEN_NAME_PATTERN.match(name):
-            raise ValueError(f"entry {number} must be name=token, the name letters, digits, '.', '_' or '-'")
-        if len(token) < TOKEN_MIN_CHARS or any(c.isspace() for c in token):
-            raise ValueError(f"the token for {name!r} must be at least {TOKEN_MIN_CHARS} characters, no spaces")
-        if name in tokens:
-            raise ValueError(f"the name {name!r} is given twice")
-        tokens[name] = token
-    return tokens
-
-
-def _nested_prefixes(settings_cls: type[BaseSettings]) -> dict[str, str]:
-    """Each field that is a settings group of its own, with its environment prefix."""
-    return {
-        name: str(field.annotation.model_config.get("env_prefix", "")).upper()
-        for name, field in settings_cls.model_fields.items()
-        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseSettings)
-    }
-
-
-class _NestedByEnvName(PydanticBaseSettingsSource):
-    """Keyword overrides by environment name (`SIMULATOR_CONCURRENCY=1`) reach their nested group."""
-
-    def __init__(self, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource) -> None:
-        super().__init__(settings_cls)
-        self.init_settings = init_settings
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        data = dict(self.init_settings())
-        for group, prefix in _nested_prefixes(self.settings_cls).items():
-            moved = {key[len(prefix) :].lower(): data.pop(key) for key in list(data) if key.upper().startswith(prefix)}
-            if not moved:
-                continue
-            given = data.get(group)
-            if isinstance(given, BaseSettings):
-                given = given.model_dump(exclude_unset=True)
-            data[group] = {**(given or {}), **moved}
-        return data
-
-
 class ConfigError(Exception):
     """A setting is wrong; the message is one line fit to print at start-up."""
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """Turn pydantic's multi-line report into one line naming the environment variables."""
-    prefixes = _nested_prefixes(Settings)
-    parts = []
-    for error in exc.errors():
-        loc = [str(p) for p in error.get("loc", ())]
-        if len(loc) > 1 and loc[0] in prefixes:
-            # A nested group's field is set as one variable: simulator.concurrency is SIMULATOR_CONCURRENCY.
-            loc = [(prefixes[loc[0]] + loc[1]).upper(), *loc[2:]]
-        name = ".".join(loc) or "settings"
-        message = error.get("msg", "invalid").removeprefix("Value error, ")
-        parts.append(f"{name}: {message}")
-    return "; ".join(parts)
 
 
 def load_settings(**overrides) -> Settings:
@@ -401,4 +233,4 @@ def load_settings(**overrides) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc)) from None
+        raise ConfigError(describe_validation_error(exc, Settings)) from None

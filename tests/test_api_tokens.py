@@ -8,7 +8,8 @@ import pytest
 
 from app.api_tokens import RateLimiter, TokenRegistry, token_digest
 from app.cli import main
-from app.config import ConfigError, load_settings, parse_token_list
+from app.config import ConfigError, load_settings
+from app.setting_checks import parse_token_list
 from app.storage import SqliteTaskStore
 from tests.helpers import SECRET
 
