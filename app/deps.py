@@ -6,8 +6,9 @@ for a one-line attribute lookup that hop cost ~19% of the status fragment's time
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Request
 
@@ -35,6 +36,8 @@ from app.upstream import UpstreamClient
 from app.upstream_errors import ErrorKind, UpstreamError
 from app.versions import TaskVersions
 from app.visitor_keys import KeyNeeded, UpstreamFor, VisitorKeys
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -72,11 +75,6 @@ class ApiServices:
     uploads: ApiUploads
 
 
-def get_api_services(request: Request) -> ApiServices:
-    api: ApiServices = request.state.api
-    return api
-
-
 async def get_services(request: Request) -> Services:
     services: Services = request.state.services
     return services
@@ -100,20 +98,33 @@ async def current_translator(request: Request) -> Translator:
     return request_translator(request)
 
 
-async def get_store(services: Annotated[Services, Depends(get_services)]) -> TaskStore:
-    return services.store
+def _service(pick: Callable[[Services], T]) -> Callable[[Request], Coroutine[Any, Any, T]]:
+    """A dependency handing over one of the lifespan's shared resources."""
+
+    async def dependency(request: Request) -> T:
+        return pick(await get_services(request))
+
+    return dependency
 
 
-async def get_upstream(services: Annotated[Services, Depends(get_services)]) -> UpstreamClient:
-    return services.upstream
+get_store = _service(lambda services: services.store)
+get_upstream = _service(lambda services: services.upstream)
+get_frames = _service(lambda services: services.frames)
+get_videos = _service(lambda services: services.videos)
+get_poller = _service(lambda services: services.poller)
+get_clock = _service(lambda services: services.clock)
+get_gate = _service(lambda services: services.gate)
+get_upstream_for = _service(lambda services: services.upstream_for)
+get_visitors = _service(lambda services: services.visitors)
+get_cache = _service(lambda services: services.cache)
+get_sharing = _service(lambda services: services.sharing)
+get_removal = _service(lambda services: services.removal)
+get_versions = _service(lambda services: services.versions)
 
 
-async def get_frames(services: Annotated[Services, Depends(get_services)]) -> FrameStore:
-    return services.frames
-
-
-async def get_videos(services: Annotated[Services, Depends(get_services)]) -> VideoStore:
-    return services.videos
+async def get_api_services(request: Request) -> ApiServices:
+    api: ApiServices = request.state.api
+    return api
 
 
 async def get_frame_intake(
@@ -121,26 +132,6 @@ async def get_frame_intake(
 ) -> FrameIntake:
     """How this request takes frames in: the shared pixel budget, the image ceiling, the resolver."""
     return FrameIntake(services.frames, services.decode_budget, settings.max_image_pixels, services.resolver)
-
-
-async def get_poller(services: Annotated[Services, Depends(get_services)]) -> TaskPoller:
-    return services.poller
-
-
-async def get_clock(services: Annotated[Services, Depends(get_services)]) -> Clock:
-    return services.clock
-
-
-async def get_gate(services: Annotated[Services, Depends(get_services)]) -> Gate:
-    return services.gate
-
-
-async def get_upstream_for(services: Annotated[Services, Depends(get_services)]) -> UpstreamFor:
-    return services.upstream_for
-
-
-async def get_visitors(services: Annotated[Services, Depends(get_services)]) -> VisitorKeys | None:
-    return services.visitors
 
 
 async def get_access(request: Request) -> Access:
@@ -221,25 +212,11 @@ async def get_opened_task(
     if not access.can_see(task):
         raise HTTPException(404, "unknown task")
     return task
-def get_cache(services: Annotated[Services, Depends(get_services)]) -> VideoCache:
-    return services.cache
 
 
-def get_sharing(services: Annotated[Services, Depends(get_services)]) -> Sharing:
-    return services.sharing
-
-
-def get_removal(services: Annotated[Services, Depends(get_services)]) -> TaskRemoval:
-    return services.removal
-
-
-def get_visibility(access: Annotated[Access, Depends(get_access)]) -> Visibility:
+async def get_visibility(access: Annotated[Access, Depends(get_access)]) -> Visibility:
     """Which tasks the viewer may see in listings (all of them in shared history)."""
     return visible_to(access.viewer)
-
-
-async def get_versions(services: Annotated[Services, Depends(get_services)]) -> TaskVersions:
-    return services.versions
 
 
 async def get_status_version(task_id: str, versions: Annotated[TaskVersions, Depends(get_versions)]) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.auth_store import SqliteAuthStore
-from app.cli import is_loopback_host, open_to_anyone
+from app.cli.serve import is_loopback_host, open_to_anyone
 from app.config import load_settings
 from app.passwords import hash_password
 from app.storage import database_path

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from app.cli import open_to_anyone
+from app.cli.serve import open_to_anyone
 from app.config import ConfigError, load_settings
 from app.i18n import load_messages
 from app.storage import database_path
