@@ -43,13 +43,13 @@ TOKEN_AUTHENTICATED_PREFIXES = ("/v1/", "/runwayml/v1/")
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
+# --- which routes are open ------------------------------------------------------------------------
+
+
 def public(endpoint: Endpoint) -> Endpoint:
     """Mark a route's endpoint as open to everyone (no session needed). Use sparingly."""
     setattr(endpoint, PUBLIC_ATTRIBUTE, True)
     return endpoint
-
-
-# --- which routes are open ------------------------------------------------------------------------
 
 
 class RouteKind(StrEnum):

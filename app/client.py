@@ -3,7 +3,7 @@
 A reverse proxy tells us these in `X-Forwarded-Proto`, `-Host` and `-For`, but anyone can send those
 headers, so they are believed only when the peer that connected to us is a trusted proxy
 (CONSOLE_TRUSTED_PROXIES, loopback by default). This is the only place that reads them: uvicorn's own
-proxy-header handling is switched off (app/cli.py), and everything downstream (url_for, the origin
+proxy-header handling is switched off (app/cli/serve.py), and everything downstream (url_for, the origin
 check, the login lockout, the Secure cookie flag) reads the rewritten scope.
 """
 
