@@ -181,7 +181,7 @@ class Comparison:
     duration: int
     prompt: str
     entries: list[ComparisonEntry]
-    # Whose comparison it is (the owner of its tasks, as app/auth.py names owners); None: the team's.
+    # Whose comparison it is (the owner of its tasks, as app/access.py names owners); None: the team's.
     owner: str | None = None
 
     def entries_json(self) -> str:

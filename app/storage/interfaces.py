@@ -45,7 +45,7 @@ class TaskStore(Protocol):
     def recent(self, limit: int = 10, *, viewer: str | None = None) -> list[TaskRecord]:
         """The latest submitted tasks, newest first; with a `viewer`, only those it may see.
 
-        A viewer (an owner id, see app/auth.py) sees its own tasks and those without an owner.
+        A viewer (an owner id, see app/access.py) sees its own tasks and those without an owner.
         """
 
     def frame_visible(self, ref: str, viewer: str | None) -> bool:
@@ -183,7 +183,7 @@ EVERY_TASK = Visibility()
 
 
 def visible_to(viewer: str | None) -> Visibility:
-    """What an owner sees (see app/auth.py): its own tasks and those from before owners; None sees all."""
+    """What an owner sees (see app/access.py): its own tasks and those from before owners; None sees all."""
     if viewer is None:
         return EVERY_TASK
     return Visibility("(owner IS NULL OR owner = ?)", (viewer,))
