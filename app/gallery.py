@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from app.catalogue import Catalogue
 from app.failures import explain_failure
 from app.form_values import Message
-from app.storage import CostTotals, TaskFilter
+from app.storage import CostTotals, TaskFilter, TaskStore, Visibility
 from app.tasks import ACTIVE_STATUSES, TaskRecord, TaskStatus, frame_ref, is_task_id
 from app.timestamps import utc_iso
 from app.views import cost_estimate, elapsed_seconds
@@ -206,4 +206,44 @@ def totals_view(totals: CostTotals) -> dict[str, object]:
         "by_day": totals.by_day[:DAYS_SHOWN],
         "more_days": max(0, len(totals.by_day) - DAYS_SHOWN),
         "by_model": totals.by_model,
+    }
+
+
+def _updated(card: dict[str, object]) -> float:
+    return float(str(card["updated_at"]))
+
+
+def gallery_page(
+    query: GalleryQuery, store: TaskStore, visibility: Visibility, catalogue: Catalogue, now: float
+) -> dict[str, object]:
+    """One page of the gallery for tasks.html: its cards, the pages around it, the cost totals, the filter's choices."""
+    where = query.task_filter()
+    pagination = Pagination(query.page, store.count(where, visibility))
+    listing = store.listing(where, visibility, limit=pagination.size, offset=pagination.offset)
+    cards = [task_card(task, catalogue, now) for task in listing]
+    models = sorted({m.id for m in catalogue.models} | set(store.models(visibility)))
+    return {
+        "query": query,
+        "cards": cards,
+        "pagination": pagination,
+        "totals": totals_view(store.cost_totals(where, visibility)),
+        "currency": catalogue.currency,
+        "status_choices": STATUS_CHOICES,
+        "models": models,
+        "live": live_ids(cards),
+        "since": max((_updated(c) for c in cards), default=0.0),
+        "refresh_seconds": LIVE_REFRESH_SECONDS,
+    }
+
+
+def live_updates(
+    ids: str, since: float, store: TaskStore, visibility: Visibility, catalogue: Catalogue, now: float
+) -> dict[str, object]:
+    """For _gallery_live.html: the cards among `ids` that changed since `since`, and which still change."""
+    cards = [task_card(task, catalogue, now) for task in store.by_ids(parse_live_ids(ids), visibility)]
+    return {
+        "changed": [card for card in cards if _updated(card) > since],
+        "live": live_ids(cards),
+        "since": max([since, *(_updated(c) for c in cards)]),
+        "refresh_seconds": LIVE_REFRESH_SECONDS,
     }

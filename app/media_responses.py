@@ -1,5 +1,6 @@
 """How the console answers with a media file it holds: a task's video read in large chunks or handed
-to nginx (CONSOLE_ACCEL_REDIRECT), and the media under a share link with a short public cache.
+to nginx (CONSOLE_ACCEL_REDIRECT), a poster for the gallery, a video for API clients, and the media
+under a share link with a short public cache.
 
 Range requests work in every case (Starlette's FileResponse, or nginx itself), so players can seek.
 """
@@ -13,6 +14,8 @@ from fastapi.responses import FileResponse, Response
 
 # Short, so a revoked link stops working in shared caches soon too.
 SHARED_MEDIA_CACHE = "public, max-age=300"
+# A poster never changes for its video; only the viewer's browser may keep it.
+POSTER_CACHE = "private, max-age=86400"
 VIDEO_TYPE = "video/mp4"
 
 
@@ -41,6 +44,17 @@ def task_video(path: Path, task_id: str, *, download: bool, accel_prefix: str | 
     if accel_prefix:
         return accel_redirect(accel_prefix, path, filename, disposition)
     return VideoFileResponse(path, media_type=VIDEO_TYPE, filename=filename, content_disposition_type=disposition)
+
+
+def poster(path: Path) -> Response:
+    """A task's poster frame for the gallery's cards."""
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": POSTER_CACHE})
+
+
+def api_video(path: Path, task_id: str) -> Response:
+    """A task's video for an API client, named as the task page's download is."""
+    filename = f"runway-{task_id}.mp4"
+    return FileResponse(path, media_type=VIDEO_TYPE, filename=filename, content_disposition_type="inline")
 
 
 def shared_media(path: Path, media_type: str = VIDEO_TYPE) -> Response:

@@ -7,7 +7,7 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request as StarletteRequest
@@ -35,6 +35,7 @@ from app.deps import (
     VideosDep,
 )
 from app.images import ImageProblem
+from app.media_responses import api_video
 from app.poller import SubmissionNotRecorded
 from app.tasks import TaskOrigin, TaskRecord, is_task_id, token_owner
 from app.upstream_errors import ErrorKind, UpstreamError
@@ -241,6 +242,4 @@ async def serve_api_video(
     path = videos.find(task_id) if task is not None and task.video_file is not None else None
     if path is None:
         raise api_error(404, "No video for this task.")
-    return FileResponse(
-        path, media_type="video/mp4", filename=f"runway-{task_id}.mp4", content_disposition_type="inline"
-    )
+    return api_video(path, task_id)

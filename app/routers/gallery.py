@@ -6,7 +6,7 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 
 from app.deps import (
     CacheDep,
@@ -18,16 +18,8 @@ from app.deps import (
     VisibleTaskDep,
 )
 from app.form_values import Message
-from app.gallery import (
-    LIVE_REFRESH_SECONDS,
-    STATUS_CHOICES,
-    GalleryQuery,
-    Pagination,
-    live_ids,
-    parse_live_ids,
-    task_card,
-    totals_view,
-)
+from app.gallery import GalleryQuery, gallery_page, live_updates, task_card
+from app.media_responses import poster
 from app.rendering import is_htmx, render
 from app.tasks import is_task_id
 from app.upstream_errors import UpstreamError
@@ -35,7 +27,6 @@ from app.views import upstream_messages
 
 router = APIRouter()
 
-POSTER_CACHE = "private, max-age=86400"
 CONFIRM_FIELD = "confirm"
 
 
@@ -61,28 +52,8 @@ async def list_tasks(
             return RedirectResponse(request.url_for("show_task", task_id=task_id).path, status_code=303)
         open_error = True
     query = GalleryQuery.parse(status, model, q, page)
-    where = query.task_filter()
-    pagination = Pagination(query.page, store.count(where, visibility))
-    now = clock()
-    cards = [
-        task_card(task, catalogue, now)
-        for task in store.listing(where, visibility, limit=pagination.size, offset=pagination.offset)
-    ]
-    models = sorted({m.id for m in catalogue.models} | set(store.models(visibility)))
-    context = {
-        "query": query,
-        "cards": cards,
-        "pagination": pagination,
-        "totals": totals_view(store.cost_totals(where, visibility)),
-        "currency": catalogue.currency,
-        "status_choices": STATUS_CHOICES,
-        "models": models,
-        "live": live_ids(cards),
-        "since": max((float(str(c["updated_at"])) for c in cards), default=0.0),
-        "refresh_seconds": LIVE_REFRESH_SECONDS,
-        "open_error": open_error,
-        "deleted": deleted == "1",
-    }
+    context = gallery_page(query, store, visibility, catalogue, clock())
+    context |= {"open_error": open_error, "deleted": deleted == "1"}
     status_code = 422 if open_error or query.errors else 200
     return render(request, "tasks.html", context, status_code=status_code)
 
@@ -98,15 +69,7 @@ async def show_gallery_updates(
     since: Annotated[float, Query(ge=0)] = 0.0,
 ) -> Response:
     """The cards of unfinished tasks that changed since `since`, swapped in out of band; one request for a page."""
-    now = clock()
-    cards = [task_card(task, catalogue, now) for task in store.by_ids(parse_live_ids(ids), visibility)]
-    changed = [card for card in cards if float(str(card["updated_at"])) > since]
-    context = {
-        "changed": changed,
-        "live": live_ids(cards),
-        "since": max([since, *(float(str(c["updated_at"])) for c in cards)]),
-        "refresh_seconds": LIVE_REFRESH_SECONDS,
-    }
+    context = live_updates(ids, since, store, visibility, catalogue, clock())
     return render(request, "_gallery_live.html", context)
 
 
@@ -116,7 +79,7 @@ async def serve_poster(task: VisibleTaskDep, cache: CacheDep) -> Response:
     path = await asyncio.to_thread(cache.poster, task)
     if path is None:
         raise HTTPException(404, "no poster")
-    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": POSTER_CACHE})
+    return poster(path)
 
 
 @router.get("/tasks/{task_id}/delete", name="confirm_delete")
