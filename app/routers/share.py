@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.auth import public
@@ -99,11 +100,15 @@ async def revoke_task_share(request: Request, task: VisibleTaskDep, sharing: Sha
     return share_box_response(request, ShareKind.TASK, task.id, None)
 
 
-def _task_or_404(token: str, sharing: Sharing, store: TaskStore) -> TaskRecord:
+async def get_shared_task(token: str, store: StoreDep, sharing: SharingDep) -> TaskRecord:
+    """The task the live link {token} points at, or 404 (malformed, unknown, revoked, a comparison's link)."""
     task = shared_task(sharing, store, token)
     if task is None:
         raise HTTPException(404, "unknown link")
     return task
+
+
+SharedTaskDep = Annotated[TaskRecord, Depends(get_shared_task)]
 
 
 def _comparison_or_404(token: str, sharing: Sharing, store: TaskStore) -> Comparison:
@@ -128,7 +133,7 @@ async def show_share(
     comparison = shared_comparison(sharing, store, token)
     if comparison is not None:
         return _show_shared_comparison(request, token, comparison, store, catalogue, poller.clock())
-    task = _task_or_404(token, sharing, store)
+    task = await get_shared_task(token, store, sharing)
     if task.is_evicted:
         task = poller.refetch(task)
     elif task.video_file is not None:
@@ -182,11 +187,8 @@ def _show_shared_comparison(
 
 @router.get("/s/{token}/video.mp4", name="serve_shared_video")
 @public
-async def serve_shared_video(
-    token: str, store: StoreDep, sharing: SharingDep, videos: VideosDep, cache: CacheDep
-) -> Response:
+async def serve_shared_video(task: SharedTaskDep, videos: VideosDep, cache: CacheDep) -> Response:
     """The shared task's video from this server's cache (Range requests work)."""
-    task = _task_or_404(token, sharing, store)
     path = videos.find(task.id) if task.video_file is not None else None
     if path is None:
         raise HTTPException(404, "no video")
@@ -196,9 +198,8 @@ async def serve_shared_video(
 
 @router.get("/s/{token}/poster.jpg", name="serve_shared_poster")
 @public
-async def serve_shared_poster(token: str, store: StoreDep, sharing: SharingDep, cache: CacheDep) -> Response:
+async def serve_shared_poster(task: SharedTaskDep, cache: CacheDep) -> Response:
     """The shared task's poster frame (made from the video on first use)."""
-    task = _task_or_404(token, sharing, store)
     path = await asyncio.to_thread(cache.poster, task)
     if path is None:
         raise HTTPException(404, "no poster")
@@ -207,11 +208,8 @@ async def serve_shared_poster(token: str, store: StoreDep, sharing: SharingDep, 
 
 @router.get("/s/{token}/frames/{position}", name="serve_shared_frame")
 @public
-async def serve_shared_frame(
-    token: str, position: str, store: StoreDep, sharing: SharingDep, frames: FramesDep
-) -> Response:
+async def serve_shared_frame(task: SharedTaskDep, position: str, frames: FramesDep) -> Response:
     """An input frame of the shared task, when it was uploaded (a frame given by URL is shown as its address)."""
-    task = _task_or_404(token, sharing, store)
     if position not in FRAME_POSITIONS:
         raise HTTPException(404, "no such frame")
     ref = task.frame_refs[position]
