@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from app.clock import Clock, system_clock
-from app.storage import migrate
+from app.storage import open_database
 
 
 @dataclass(frozen=True)
@@ -97,14 +97,9 @@ class SqliteAuthStore:
     """AuthStore over the console's SQLite file (its own connection; WAL lets it share with the task store)."""
 
     def __init__(self, path: Path, *, clock: Clock = system_clock) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db = open_database(path)
         self._lock = threading.Lock()
-        with self._locked() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA busy_timeout=5000")
-            migrate(db)
 
     @contextmanager
     def _locked(self) -> Iterator[sqlite3.Connection]:

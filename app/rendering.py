@@ -7,7 +7,8 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2 import BytecodeCache, Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.bccache import Bucket
 
 from app import __version__
 from app.config import Settings
@@ -99,8 +100,31 @@ def common_context(request: Request) -> dict[str, object]:
     }
 
 
+class CompiledTemplates(BytecodeCache):
+    """Compiled templates kept in memory for the whole process, keyed by name and source checksum.
+
+    Each app has its own Environment, and compiling the templates is most of the cost of an app's
+    first pages: a second app in one process (the test suite opens hundreds) compiles nothing again.
+    An edited template has another checksum, so it is compiled afresh."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = CompiledTemplates()
+
+
 def build_templates() -> Jinja2Templates:
     env = Environment(
+        bytecode_cache=COMPILED_TEMPLATES,
         loader=FileSystemLoader(asset_dir("templates")),
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,

@@ -27,7 +27,7 @@ from app.storage.interfaces import (
     Visibility,
     visible_to,
 )
-from app.storage.migrations import DATABASE_NAME, MIGRATIONS, SchemaTooNew, database_path, migrate
+from app.storage.migrations import DATABASE_NAME, MIGRATIONS, SchemaTooNew, database_path, migrate, open_database
 from app.storage.sqlite import SqliteTaskStore
 
 __all__ = [
@@ -54,5 +54,6 @@ __all__ = [
     "Visibility",
     "database_path",
     "migrate",
+    "open_database",
     "visible_to",
 ]

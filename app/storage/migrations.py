@@ -172,6 +172,26 @@ class SchemaTooNew(RuntimeError):
     """The database was migrated by a newer console; this one must not write to it."""
 
 
+def open_database(path: Path) -> sqlite3.Connection:
+    """A connection to the console's database, in autocommit mode, with the schema brought up to date.
+
+    WAL lets the task store and the auth store share the file. synchronous=NORMAL: in WAL mode a
+    commit then waits for no disk flush (the poller writes progress every few seconds), and the file
+    stays consistent whatever happens; only a power cut, not a crash of the console, can lose the last
+    commits, which the poller reads again from the upstream."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        migrate(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
 def migrate(db: sqlite3.Connection, migrations: Sequence[Sequence[str]] = MIGRATIONS) -> int:
     """Bring the schema up to date; returns the version it is at. `db` must be in autocommit mode."""
     version = db.execute("PRAGMA user_version").fetchone()[0]

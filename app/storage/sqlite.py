@@ -12,7 +12,7 @@ from typing import Any
 
 from app.clock import Clock, system_clock
 from app.storage.interfaces import CostLine, CostTotals, ShareKind, TaskFilter, Visibility, visible_to
-from app.storage.migrations import migrate
+from app.storage.migrations import open_database
 from app.storage.rows import _conditions, _insert, _to_record, _transaction
 from app.storage.side_tables import SideTables
 from app.tasks import (
@@ -35,17 +35,12 @@ class SqliteTaskStore(SideTables):
         clock: Clock = system_clock,
         on_write: Callable[[str, Mapping[str, Any]], None] | None = None,
     ) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
         # Told (task id, fields written) after each write: app.versions keeps the status pages' versions.
         self._on_write = on_write
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db = open_database(path)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
-        with self._locked() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA busy_timeout=5000")
-            self.schema_version = migrate(db)
 
     @contextmanager
     def _locked(self) -> Iterator[sqlite3.Connection]:
