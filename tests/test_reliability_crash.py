@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -47,14 +47,21 @@ class SlowUpstream(FakeUpstream):
 
     A create records the task *before* its answer is delayed: a console killed meanwhile has had
     its task accepted without learning the id, the window the console's intent rows are for.
+    While a route is `held`, its calls stop there (a create once recorded, a download half-sent) until
+    the test lets go: the kill lands inside the window however slowly a loaded machine runs the test.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.video = VIDEO
         self.in_flight: Counter[str] = Counter()
+        self.held: set[str] = set()
         self.prompts: dict[str, str] = {}  # task id → the prompt it was created with
         self.lock = threading.Lock()
+
+    async def _wait_while_held(self, route: str) -> None:
+        while route in self.held:
+            await asyncio.sleep(0.005)
 
     def _enter(self, route: str) -> None:
         with self.lock:
@@ -71,6 +78,7 @@ class SlowUpstream(FakeUpstream):
             task_id = json.loads(bytes(answer.body))["id"]
             self.prompts[task_id] = json.loads(self.requests[-1].body).get("promptText", "")
             await asyncio.sleep(0.05)
+            await self._wait_while_held("create")
             return answer
         finally:
             self._leave("create")
@@ -94,6 +102,7 @@ class SlowUpstream(FakeUpstream):
                     if number == 1:  # the console has the file open and half-written from here on
                         self._enter("cdn")
                         entered = True
+                        await self._wait_while_held("cdn")
                     await asyncio.sleep(0.008)
             finally:
                 if entered:
@@ -117,7 +126,8 @@ class ConsoleProcess:
             "RUNWAYML_API_SECRET": "hk-crash-test",
             "CONSOLE_POLL_INTERVAL": "0.1",
             "CONSOLE_UPSTREAM_BACKOFF": "0.01",
-            "CONSOLE_UPSTREAM_TIMEOUT": "5",
+            # Generous: a held create waits for the test, and a loaded machine is slow.
+            "CONSOLE_UPSTREAM_TIMEOUT": "30",
         }
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -223,11 +233,25 @@ def console(tmp_path, upstream) -> Iterator[ConsoleProcess]:
     process.stop()
 
 
-def kill_when(console: ConsoleProcess, upstream: SlowUpstream, route: str, rng: random.Random) -> None:
-    """SIGKILL the console at a random moment while it has a `route` call open at the upstream."""
-    wait_until(lambda: upstream.in_flight[route] > 0, timeout=30, step=0.002)
-    time.sleep(rng.uniform(0, 0.01))
-    console.kill()
+def kill_when(
+    console: ConsoleProcess,
+    upstream: SlowUpstream,
+    route: str,
+    rng: random.Random,
+    *,
+    hold: bool = False,
+    also: Callable[[], object] = lambda: True,
+) -> None:
+    """SIGKILL the console at a random moment while it has a `route` call open at the upstream (held
+    there until the kill when `hold`, once `also` holds too)."""
+    if hold:
+        upstream.held.add(route)
+    try:
+        wait_until(lambda: upstream.in_flight[route] > 0 and also(), timeout=30, step=0.002)
+        time.sleep(rng.uniform(0, 0.01))
+        console.kill()
+    finally:
+        upstream.held.discard(route)
 
 
 def part_files(data_dir: Path) -> list[Path]:
@@ -241,11 +265,11 @@ def test_sigkill_while_submitting_polling_and_downloading_loses_nothing(console,
     submitter = Submitter(console)
     submitter.start()
 
-    kill_when(console, upstream, "create", rng)  # a create in flight: the upstream has the task, we may not
+    kill_when(console, upstream, "create", rng, hold=True)  # the upstream has the task, the console not yet
     console.start()
     kill_when(console, upstream, "get", rng)
     console.start()
-    kill_when(console, upstream, "cdn", rng)
+    kill_when(console, upstream, "cdn", rng, hold=True, also=lambda: part_files(data_dir))
     stale = part_files(data_dir)
     assert stale, "the kill was meant to land inside a download"
     console.start()

@@ -15,7 +15,7 @@ import pytest
 from app.catalogue import load_catalogue
 from app.mp4 import mp4_problem
 from app.simulator import create_simulator_app
-from app.simulator.faults import parse_faults
+from app.simulator.faults import FaultInjector, parse_faults
 from app.simulator.settings import SimulatorSettings
 from tests.helpers import VALID_FORM, image_bytes
 
@@ -52,6 +52,21 @@ def test_the_fault_setting_is_checked():
             parse_faults(bad)
     with pytest.raises(ValueError, match="unknown fault"):
         SimulatorSettings(faults="teapot=0.1")
+
+
+def test_the_nth_request_of_a_route_meets_the_same_fault_however_requests_interleave():
+    def draws(order: str, seed: int = 7) -> dict[str, list[str | None]]:
+        injector = FaultInjector(None, parse_faults(FAULTS), seed=seed)  # type: ignore[arg-type]
+        seen: dict[str, list[str | None]] = {"create": [], "get": [], "cdn": []}
+        for letter in order:
+            route = {"c": "create", "g": "get", "d": "cdn"}[letter]
+            seen[route].append(injector._draw(route))
+        return seen
+
+    interleaved = draws("cgd" * 200)
+    assert interleaved == draws("c" * 200 + "g" * 200 + "d" * 200)
+    assert all(any(kinds) for kinds in interleaved.values())
+    assert draws("c" * 200, seed=8)["create"] != interleaved["create"]  # the seed decides
 
 
 @pytest.fixture
@@ -119,6 +134,8 @@ def test_fifty_tasks_through_a_faulty_upstream_all_reach_their_true_final_state(
                 assert mp4_problem(served) is None
         assert not list((tmp_path / "data").rglob("*.part"))
 
+    # Each route draws from its own seeded sequence, and at least the first 50 creates, 50 task reads
+    # and 40 downloads happened: with this seed they alone meet 6, 13 and 12 faults.
     injected = sim_app.state.faults.counts
-    assert sum(injected.values()) >= 40, injected
+    assert sum(injected.values()) >= 31, injected
     assert injected.get("cdntrunc", 0) >= 1 and injected.get("cdn403", 0) >= 1, injected

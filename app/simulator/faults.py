@@ -2,9 +2,10 @@
 
 `SIMULATOR_FAULTS="429=0.05,429ra=0.05,502=0.05,reset=0.02,timeout=0.02,badjson=0.02,truncjson=0.02,
 slow=0.05,cdn403=0.05,cdntrunc=0.05"` gives each kind its probability per request it applies to;
-`SIMULATOR_FAULT_SEED` makes the sequence reproducible. API faults strike creates before the task
-exists (a refused create never leaves a task behind) and task reads after the real answer is
-made; CDN faults strike output downloads.
+`SIMULATOR_FAULT_SEED` makes the sequence reproducible: each route draws from its own sequence, so the
+n-th create (or task read, or download) meets the same fault however the requests interleave. API faults
+strike creates before the task exists (a refused create never leaves a task behind) and task reads after
+the real answer is made; CDN faults strike output downloads.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ FAULT_ROUTES: dict[str, frozenset[str]] = {
     "cdn403": frozenset({"cdn"}),
     "cdntrunc": frozenset({"cdn"}),
 }
+ROUTES = frozenset().union(*FAULT_ROUTES.values())
 GATEWAY_PAGE = "<html><head><title>{status} Bad Gateway</title></head><body><h1>{status}</h1>nginx</body></html>"
 
 
@@ -82,7 +84,7 @@ class FaultInjector:
     ) -> None:
         self.app = app
         self.rates = rates
-        self.random = random.Random(seed)
+        self.randoms = {route: random.Random(None if seed is None else f"{seed}/{route}") for route in ROUTES}
         self.lock = threading.Lock()
         self.timeout_seconds = timeout_seconds
         self.log = log if log is not None else FaultLog({})
@@ -99,7 +101,7 @@ class FaultInjector:
 
     def _draw(self, route: str) -> str | None:
         with self.lock:
-            roll = self.random.random()
+            roll = self.randoms[route].random()
         for kind, rate in self.rates.items():
             if route not in FAULT_ROUTES[kind]:
                 continue
@@ -112,11 +114,13 @@ class FaultInjector:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = self._route(scope) if scope["type"] == "http" else None
         kind = self._draw(route) if route else None
-        if kind is None:
+        if route is None or kind is None:
             await self.app(scope, receive, send)
             return
         if kind == "slow":
-            await asyncio.sleep(self.random.uniform(0.2, 1.0))
+            with self.lock:
+                delay = self.randoms[route].uniform(0.2, 1.0)
+            await asyncio.sleep(delay)
             await self.app(scope, receive, send)
         elif kind in ("429", "429ra", "502", "503", "cdn403"):
             await _answer(send, *_status_fault(kind))
