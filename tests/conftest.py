@@ -133,7 +133,10 @@ def png() -> bytes:
     return image_bytes()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Browser tests last: Playwright's sync API keeps an event loop running on the main thread
-    while its session-wide browser is open, and asyncio.run() in later tests would refuse to start."""
-    items.sort(key=lambda item: "browser" in item.path.parts)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """With `--dist loadscope`, browser modules go whole to one worker and other tests one by one."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from tests.scheduling import BrowserModulesTogether
+
+    return BrowserModulesTogether(config, log)

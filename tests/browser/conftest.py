@@ -4,10 +4,8 @@ Chromium comes from the system (Debian's /usr/bin/chromium); Playwright never do
 Every console error and uncaught page error fails the test that caused it, except messages a test
 declares as expected with ``pages.allow(pattern)`` (e.g. the 422 answer of a deliberately invalid form).
 
-Under pytest-xdist, scripts/test distributes by file (``--dist loadfile``): one worker runs a browser
-module's tests one after the other with one Chromium, while another worker may run the other module.
-(``--dist loadgroup`` would do the same with xdist_group marks, but pytest-xdist 3.8 cannot rename
-node ids under pytest 9, so its groups are silently ignored.)
+Under pytest-xdist, scripts/test gives each browser module whole to one worker, which runs its tests
+one after the other with one Chromium (tests/scheduling.py).
 """
 
 from __future__ import annotations
