@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ssl
 import time
 from collections.abc import Iterable, Iterator
@@ -181,12 +182,19 @@ def _refuse_bypasses(client_options: dict[str, Any]) -> None:
         raise TypeError(f"a guarded client chooses its own {', '.join(given)}")
 
 
+@functools.cache
+def default_tls() -> ssl.SSLContext:
+    """The certificates httpx trusts by default, loaded once per process: reading the CA bundle is
+    most of the cost of a new client, and one context serves any number of clients and threads."""
+    return httpx.create_ssl_context()
+
+
 def guarded_async_client(
     policy: NetPolicy,
     *,
     resolver: AsyncResolver | None = None,
     limits: httpx.Limits = DEFAULT_LIMITS,
-    verify: ssl.SSLContext | str | bool = True,
+    verify: ssl.SSLContext | str | bool | None = None,
     **client_options: Any,
 ) -> httpx.AsyncClient:
     """An httpx.AsyncClient that can reach only public addresses (or trusted hosts).
@@ -195,7 +203,7 @@ def guarded_async_client(
     to wherever the URL says. Other options (headers, follow_redirects, timeout…) pass through.
     """
     _refuse_bypasses(client_options)
-    transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits)
+    transport = httpx.AsyncHTTPTransport(verify=default_tls() if verify is None else verify, limits=limits)
     install_backend(transport, GuardedAsyncBackend(policy, resolver=resolver))
     return httpx.AsyncClient(transport=transport, trust_env=False, **client_options)
 
@@ -205,11 +213,11 @@ def guarded_client(
     *,
     resolver: SyncResolver | None = None,
     limits: httpx.Limits = DEFAULT_LIMITS,
-    verify: ssl.SSLContext | str | bool = True,
+    verify: ssl.SSLContext | str | bool | None = None,
     **client_options: Any,
 ) -> httpx.Client:
     """Blocking twin of `guarded_async_client`."""
     _refuse_bypasses(client_options)
-    transport = httpx.HTTPTransport(verify=verify, limits=limits)
+    transport = httpx.HTTPTransport(verify=default_tls() if verify is None else verify, limits=limits)
     install_backend(transport, GuardedBackend(policy, resolver=resolver))
     return httpx.Client(transport=transport, trust_env=False, **client_options)
