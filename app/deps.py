@@ -4,8 +4,6 @@ Every dependency here is `async def`: FastAPI runs a plain `def` dependency in t
 for a one-line attribute lookup that hop cost ~19% of the status fragment's time in bench/.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar

@@ -1,8 +1,6 @@
 """The Runway API on the console: scripts and the official SDK create, follow and cancel tasks here,
 with a console token instead of the upstream key, and get their videos from the console itself."""
 
-from __future__ import annotations
-
 import logging
 from typing import Annotated, Any
 

@@ -1,7 +1,5 @@
 """Logging in and out: the login page, the password check with its lockout, the logout button."""
 
-from __future__ import annotations
-
 import math
 from typing import Annotated
 

@@ -1,8 +1,6 @@
 """Variations on a task: a comparison's grid, its cells and its share link; "New seed"; and a task's
 request as code to run elsewhere. (A comparison is started by the task form: routers/submissions.py.)"""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request

@@ -1,7 +1,5 @@
 """The gallery of tasks, its live card updates, posters, and deleting a task."""
 
-from __future__ import annotations
-
 import asyncio
 from typing import Annotated
 

@@ -1,7 +1,5 @@
 """Pages that are not about one task: the form, the history, language, health, stored frames."""
 
-from __future__ import annotations
-
 from typing import Annotated
 from urllib.parse import urlsplit
 

@@ -6,8 +6,6 @@ served under /s/{token}/, so the link works for someone who may not open the con
 and a revoked token makes all of it 404 at once.
 """
 
-from __future__ import annotations
-
 import asyncio
 from dataclasses import dataclass
 from typing import Annotated

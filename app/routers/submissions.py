@@ -1,8 +1,6 @@
 """The task form's post: one task checked and sent upstream, or, when the form asks for several models
 or seeds, a comparison (every combination checked first, then all started or none)."""
 
-from __future__ import annotations
-
 import math
 
 from fastapi import APIRouter, Request

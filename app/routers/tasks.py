@@ -1,8 +1,6 @@
 """Following a task: its page, the status fragment HTMX polls, cancel and check again, the video and
 the request that was sent. (The form's post that creates tasks is routers/submissions.py.)"""
 
-from __future__ import annotations
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 

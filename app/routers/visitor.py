@@ -1,7 +1,5 @@
 """Visitors bring their own key (CONSOLE_VISITOR_KEYS): the "Your key" page, checking a key, forgetting it."""
 
-from __future__ import annotations
-
 import math
 from collections.abc import Callable
 from typing import Annotated
