@@ -29,6 +29,8 @@ FAST = {
     "SIMULATOR_VIDEO_MAX_SIDE": 128,
     "CONSOLE_UPSTREAM_BACKOFF": 0.01,
     "CONSOLE_UPSTREAM_TIMEOUT": 5,
+    # The default paces upstream calls 0.1 s apart; tests of the pace set their own.
+    "CONSOLE_UPSTREAM_RPS": 1000,
 }
 
 

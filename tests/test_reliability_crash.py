@@ -126,6 +126,7 @@ class ConsoleProcess:
             "RUNWAYML_API_SECRET": "hk-crash-test",
             "CONSOLE_POLL_INTERVAL": "0.1",
             "CONSOLE_UPSTREAM_BACKOFF": "0.01",
+            "CONSOLE_UPSTREAM_RPS": "1000",
             # Generous: a held create waits for the test, and a loaded machine is slow.
             "CONSOLE_UPSTREAM_TIMEOUT": "30",
         }
