@@ -135,6 +135,11 @@ def png() -> bytes:
     return image_bytes()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `long` first, so that no worker starts one near the end while the others idle."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     """With `--dist loadscope`, browser modules go whole to one worker and other tests one by one."""
     if config.getoption("dist") != "loadscope":

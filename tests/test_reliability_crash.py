@@ -259,6 +259,7 @@ def part_files(data_dir: Path) -> list[Path]:
     return sorted(data_dir.rglob("*.part"))
 
 
+@pytest.mark.long
 def test_sigkill_while_submitting_polling_and_downloading_loses_nothing(console, upstream, tmp_path):
     rng = random.Random(SEED)
     data_dir = tmp_path / "data"

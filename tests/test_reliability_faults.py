@@ -79,6 +79,7 @@ def simulator(serve, tmp_path):
     return app, serve(app)
 
 
+@pytest.mark.long
 def test_fifty_tasks_through_a_faulty_upstream_all_reach_their_true_final_state(make_settings, simulator, tmp_path):
     from app.main import create_app
 
