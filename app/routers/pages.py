@@ -4,8 +4,9 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from app import media_responses
 from app.auth import public
 from app.deps import AccessDep, CallerAccountDep, CatalogueDep, FramesDep, SettingsDep, StoreDep
 from app.form_page import account_context, form_context
@@ -80,4 +81,4 @@ async def serve_frame(ref: str, frames: FramesDep, store: StoreDep, access: Acce
     path = frames.path(ref)
     if path is None or not store.frame_visible(ref, access.viewer):
         raise HTTPException(404, "unknown frame")
-    return FileResponse(path, media_type=frames.mime(ref), headers={"Cache-Control": "private, max-age=86400"})
+    return media_responses.frame(path, frames.mime(ref))
