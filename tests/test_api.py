@@ -370,6 +370,20 @@ def test_an_upload_url_is_signed_one_time_and_bounded(live_console, fake_upstrea
     huge = {"file": ("b.png", io.BytesIO(os.urandom(2 * 1024 * 1024)), "image/png")}
     assert httpx.post(big.json()["uploadUrl"], files=huge).status_code == 413
 
+    # The same without a Content-Length (chunked): cut at the cap, in the API's words.
+    chunked = httpx.post(f"{server.url}/v1/uploads", json={"filename": "c.png", "type": "ephemeral"}, headers=headers)
+    huge["file"][1].seek(0)
+    request = httpx.Request("POST", chunked.json()["uploadUrl"], files=huge)
+    content_type = request.headers["content-type"]
+    body = request.read()
+    cut = httpx.post(
+        chunked.json()["uploadUrl"],
+        content=(body[start : start + 65536] for start in range(0, len(body), 65536)),
+        headers={"Content-Type": content_type},
+    )
+    assert cut.status_code == 413, cut.text
+    assert "larger than 1 MB" in cut.json()["error"]
+
     # Another token cannot use the URI.
     with pytest.raises(BadRequestError):
         sdk(server, token=OTHER_TOKEN, max_retries=0).image_to_video.create(

@@ -35,6 +35,7 @@ from app.deps import (
 from app.images import ImageProblem
 from app.media_responses import api_video
 from app.poller import SubmissionNotRecorded
+from app.request_limits import BodyTooLarge as RouteBodyTooLarge
 from app.tasks import TaskOrigin, TaskRecord, is_task_id, token_owner
 from app.upstream_errors import ErrorKind, UpstreamError
 
@@ -214,7 +215,7 @@ async def receive_upload(
             if not isinstance(file, UploadFile):
                 raise api_error(400, "The form must have one file, named 'file'.")
             raw = await file.read()
-    except BodyTooLarge:
+    except (BodyTooLarge, RouteBodyTooLarge):  # a chunked body meets the middleware's equal cap first
         raise too_large from None
     except StarletteHTTPException as exc:  # a malformed multipart body
         raise api_error(400, str(exc.detail)) from None
