@@ -62,6 +62,17 @@ def parse_data_uri(uri: str) -> tuple[str, bytes]:
     return mime, data
 
 
+def is_web_url(url: str) -> bool:
+    """An http(s) URL with a host, short enough for the API: what notify_hook must be."""
+    if len(url) > URL_MAX_CHARS or any(c.isspace() for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        return False
+
+
 def check_image_url(url: str) -> ImageProblem | None:
     """Why the upstream would refuse to fetch this URL (or we refuse to let it), or None.
 

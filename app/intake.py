@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.catalogue import SEED_MAX, Catalogue, RuleIssue, check_request
 from app.image_preparation import prepare_image
-from app.images import PIXELS_MAX, URL_MAX_CHARS, ImageProblem, check_image_url, measure_image, parse_data_uri
+from app.images import PIXELS_MAX, ImageProblem, check_image_url, is_web_url, measure_image, parse_data_uri
 from app.netguard import DEFAULT_PORTS, AsyncResolver, BlockedAddress, resolve_public
 from app.pixel_budget import PixelBudget
 from app.storage import FrameStore
@@ -96,17 +96,6 @@ class FrameIntake:
             return Frame(position, ref=ref, data_uri=self.frames.data_uri(ref))
         except FileNotFoundError:
             raise ImageProblem("frame_ref_missing") from None
-
-
-def is_web_url(url: str) -> bool:
-    """An http(s) URL with a host, short enough for the API: what notify_hook must be."""
-    if len(url) > URL_MAX_CHARS or any(c.isspace() for c in url):
-        return False
-    try:
-        parts = urlsplit(url)
-        return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-    except ValueError:
-        return False
 
 
 def check_submission(

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from app import images
 from app.api_messages import issue_message
 from app.catalogue import RELAY_OPTIONAL_FIELDS, Catalogue, RuleIssue, check_request
 from app.simulator.prompt_images import UploadResolver, frames_for_render, load_frame, no_uploads
 from app.simulator.render import Frame
-
-HOOK_MAX_CHARS = 2048
 
 
 @dataclass
@@ -43,17 +40,6 @@ class ValidationFailed(Exception):
 def validate(body: object, catalogue: Catalogue, max_side: int, uploads: UploadResolver | None = None) -> TaskRequest:
     """Check a create body like the upstream; raise ValidationFailed with every issue."""
     return Validator(catalogue, max_side, uploads).run(body)
-
-
-def is_web_url(value: str) -> bool:
-    """An http(s) URL with a host, short enough for the API: what notify_hook must be."""
-    if len(value) > HOOK_MAX_CHARS or any(c.isspace() for c in value):
-        return False
-    try:
-        parts = urlsplit(value)
-        return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-    except ValueError:
-        return False
 
 
 def without_lone_surrogates(text: str) -> str:
@@ -139,7 +125,7 @@ class Validator:
         if not isinstance(hook, str):
             self.add(["notify_hook"], "field_type")
             return None
-        if not is_web_url(hook.strip()):
+        if not images.is_web_url(hook.strip()):
             self.add(["notify_hook"], "notify_hook_invalid")
             return None
         return hook.strip()
