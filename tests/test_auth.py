@@ -1,6 +1,7 @@
-"""Who may use the console (app/auth.py, app/routers/auth.py): every route refused without a session,
-logins by team password and by account, sessions that logout, account removal and password changes
-end, the lockout, private history, task owners and the hourly cap."""
+"""Who may use the console (app/auth.py, app/gate.py, app/access.py, app/login_lockout.py,
+app/routers/auth.py): every route refused without a session, logins by team password and by account,
+sessions that logout, account removal and password changes end, the lockout, private history, task
+owners and the hourly cap."""
 
 from __future__ import annotations
 

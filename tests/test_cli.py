@@ -1,4 +1,4 @@
-"""The command line (app/cli.py): the start-up refusal on a public address, and `user add|passwd|remove|list`."""
+"""The command line (app/cli/): the start-up refusal on a public address, and `user add|passwd|remove|list`."""
 
 from __future__ import annotations
 

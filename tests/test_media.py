@@ -1,5 +1,6 @@
-"""The media cache (app/media.py): videos fetched from the upstream's CDN into the store, whole or not at
-all, and only from where the upstream may send us: a hostile upstream's outputs reach nothing inside."""
+"""The media cache (app/media.py, app/media_download.py, app/mp4.py): videos fetched from the upstream's
+CDN into the store, whole or not at all, and only from where the upstream may send us: a hostile
+upstream's outputs reach nothing inside."""
 
 from __future__ import annotations
 
