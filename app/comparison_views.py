@@ -18,9 +18,6 @@ from app.storage import TaskStore
 from app.tasks import TaskRecord
 from app.views import task_status_context
 
-# A cell polls our database, not the upstream, so this can be brisk.
-CELL_REFRESH_SECONDS = 2
-
 
 @dataclass(frozen=True)
 class CellLinks:
@@ -45,7 +42,6 @@ def cell_context(
         "errors": [Message(key, params) for key, params in entry.error],
         "task": task,
         "settled": task.is_settled if task else True,
-        "refresh_seconds": CELL_REFRESH_SECONDS,
         "poll_url": links.poll(index),
         "video_url": links.video(task.id, index) if task is not None and task.video_file else None,
         "task_url": links.task(task.id) if task is not None and links.task is not None else None,

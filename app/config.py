@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     catalogue_file: Path | None = Field(default=None, validation_alias="CONSOLE_CATALOGUE")
     root_path: str = Field(default="", validation_alias="CONSOLE_ROOT_PATH")
     poll_interval: float = Field(default=5.0, gt=0, validation_alias="CONSOLE_POLL_INTERVAL")
+    # How often an open page asks the console (its database, not the upstream) for news of a task.
+    page_refresh: float = Field(default=2.0, ge=0.1, le=60, validation_alias="CONSOLE_PAGE_REFRESH_SECONDS")
     upstream_timeout: float = Field(default=30.0, gt=0, validation_alias="CONSOLE_UPSTREAM_TIMEOUT")
     upstream_retries: int = Field(default=3, ge=1, le=10, validation_alias="CONSOLE_UPSTREAM_RETRIES")
     upstream_backoff: float = Field(default=0.5, ge=0, validation_alias="CONSOLE_UPSTREAM_BACKOFF")

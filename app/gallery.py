@@ -24,8 +24,6 @@ QUERY_MAX_CHARS = 200
 MODEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 # Page links shown on each side of the current one (then a gap, then the first or last page).
 PAGES_AROUND = 2
-# Cards of unfinished tasks ask for news this often, all in one request.
-LIVE_REFRESH_SECONDS = 3
 # At most this many cards ride on one live request (a page holds PAGE_SIZE).
 LIVE_MAX_IDS = 60
 DAYS_SHOWN = 14
@@ -232,7 +230,6 @@ def gallery_page(
         "models": models,
         "live": live_ids(cards),
         "since": max((_updated(c) for c in cards), default=0.0),
-        "refresh_seconds": LIVE_REFRESH_SECONDS,
     }
 
 
@@ -245,5 +242,4 @@ def live_updates(
         "changed": [card for card in cards if _updated(card) > since],
         "live": live_ids(cards),
         "since": max([since, *(_updated(c) for c in cards)]),
-        "refresh_seconds": LIVE_REFRESH_SECONDS,
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import Request
@@ -85,6 +87,31 @@ def base_url_label(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
+@dataclass(frozen=True)
+class PageRefresh:
+    """How often open pages ask for news of unfinished tasks (CONSOLE_PAGE_REFRESH_SECONDS): the task
+    page and comparison cells at that interval, the gallery (one request for a whole page of cards)
+    half as often again. Without JavaScript a page reloads instead, less often."""
+
+    seconds: float
+
+    @property
+    def status(self) -> str:
+        return f"{self.seconds:g}"
+
+    @property
+    def gallery(self) -> str:
+        return f"{self.seconds * 1.5:g}"
+
+    @property
+    def reload(self) -> int:
+        return math.ceil(self.seconds * 2.5)
+
+    @property
+    def gallery_reload(self) -> int:
+        return math.ceil(self.seconds * 5)
+
+
 def common_context(request: Request) -> dict[str, object]:
     settings: Settings = request.app.state.settings
     t = request_translator(request)
@@ -95,6 +122,7 @@ def common_context(request: Request) -> dict[str, object]:
         "uses_simulator": settings.uses_simulator,
         "upstream_label": upstream_label(settings),
         "version": __version__,
+        "refresh": PageRefresh(settings.page_refresh),
         # Set by app/auth.py's guard (absent on requests it did not see, e.g. the last-resort 500 page).
         "access": getattr(request.state, "access", None),
     }

@@ -496,3 +496,15 @@ def test_a_failure_message_that_quotes_the_key_is_scrubbed(console, fake_upstrea
     assert SECRET not in shown
     for path, data in files_under(make_settings().data_dir).items():
         assert SECRET.encode() not in data, path
+
+
+def test_pages_ask_for_news_as_often_as_the_operator_says(open_console, fake_upstream):
+    fake_upstream.auto_advance = False
+    console = open_console(fake_upstream, CONSOLE_PAGE_REFRESH_SECONDS=0.5)
+    task_id = create_task(console)
+    page = console.get(f"/tasks/{task_id}").text
+    assert 'hx-trigger="every 0.5s"' in page
+    assert '<noscript><meta http-equiv="refresh" content="2"></noscript>' in page
+    gallery = console.get("/tasks").text
+    assert 'hx-trigger="every 0.75s"' in gallery  # one request for the whole page, half as often again
+    assert '<noscript><meta http-equiv="refresh" content="3"></noscript>' in gallery

@@ -44,16 +44,9 @@ from app.visitor_keys import KeyNeeded
 
 router = APIRouter()
 
-# Browser tabs poll our database, not the upstream, so this can be brisk.
-STATUS_REFRESH_SECONDS = 2
-
-
 def status_context(task: TaskRecord, catalogue: Catalogue, now: float, version: str) -> dict[str, object]:
-    """What _task_status.html needs: the task's moment, how often to poll, and the version it shows."""
-    return task_status_context(task, catalogue, now) | {
-        "refresh_seconds": STATUS_REFRESH_SECONDS,
-        "status_version": version,
-    }
+    """What _task_status.html needs: the task's moment and the version it shows."""
+    return task_status_context(task, catalogue, now) | {"status_version": version}
 
 
 @router.get("/tasks/{task_id}", name="show_task")

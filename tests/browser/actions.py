@@ -8,6 +8,8 @@ from pathlib import Path
 from app.i18n import load_messages
 
 VIDEO_TIMEOUT_MS = 30_000
+# Pages in browser tests ask for news four times as often as by default: the tests wait on them.
+PAGE_REFRESH_SECONDS = 0.5
 VIDEO_READY = "() => { const v = document.querySelector('video'); return !!v && v.readyState >= 2; }"
 
 EN = load_messages()["en"]

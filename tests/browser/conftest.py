@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.actions import PAGE_REFRESH_SECONDS
 from tests.helpers import LiveServer, image_bytes
 
 CHROMIUM_ARGS = [
@@ -146,7 +147,7 @@ def console(make_settings, serve) -> Callable[..., LiveServer]:
     from app.main import create_app
 
     def start(**overrides: object) -> LiveServer:
-        return serve(create_app(make_settings(**overrides)))
+        return serve(create_app(make_settings(CONSOLE_PAGE_REFRESH_SECONDS=PAGE_REFRESH_SECONDS, **overrides)))
 
     return start
 

@@ -9,10 +9,16 @@ import pytest
 from playwright.sync_api import expect
 
 from app.main import create_app
-from app.routers.tasks import STATUS_REFRESH_SECONDS
-from tests.browser.actions import EN, VIDEO_TIMEOUT_MS, fill_and_generate, task_url_pattern, wait_for_playing_video
+from tests.browser.actions import (
+    EN,
+    PAGE_REFRESH_SECONDS,
+    VIDEO_TIMEOUT_MS,
+    fill_and_generate,
+    task_url_pattern,
+    wait_for_playing_video,
+)
 
-STATUS_REFRESH_MS = STATUS_REFRESH_SECONDS * 1000
+STATUS_REFRESH_MS = int(PAGE_REFRESH_SECONDS * 1000)
 STATUS_POLL = re.compile(r"/status(\?v=[^&]+)?$")  # the page sends the version it shows
 # htmx announces each request it is about to send; counted in the page, as the timers fire.
 COUNT_POLLS = (
@@ -130,7 +136,7 @@ class PrefixProxy:
 
 def test_under_a_path_prefix(page, make_settings, serve, frame_files):
     first, last = frame_files
-    app = create_app(make_settings(CONSOLE_ROOT_PATH="/runway"))
+    app = create_app(make_settings(CONSOLE_ROOT_PATH="/runway", CONSOLE_PAGE_REFRESH_SECONDS=PAGE_REFRESH_SECONDS))
     base = serve(PrefixProxy(app, "/runway")).url
     requested: list[str] = []
     page.on("request", lambda r: requested.append(r.url))
@@ -186,10 +192,11 @@ def test_an_unchanged_task_is_answered_204_the_box_stays_and_its_elapsed_time_co
     page.evaluate(COUNT_POLLS)
     elapsed = status.locator(".elapsed")
     before = int(re.search(r"\d+", elapsed.inner_text()).group())
-    for _ in range(5):
+    rounds = 10_000 // STATUS_REFRESH_MS  # ten seconds of polling
+    for _ in range(rounds):
         with page.expect_response(lambda r: "/status" in r.url):
             page.clock.run_for(STATUS_REFRESH_MS)
-    assert page.evaluate("() => window.__polls") >= 5
+    assert page.evaluate("() => window.__polls") >= rounds
     expect(page.locator("#task-status[data-replaced]")).to_have_count(1)
     # One read: the page clock also runs on its own between two reads.
     shown = elapsed.inner_text()
