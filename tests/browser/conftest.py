@@ -147,7 +147,7 @@ def console(make_settings, serve) -> Callable[..., LiveServer]:
     from app.main import create_app
 
     def start(**overrides: object) -> LiveServer:
-        return serve(create_app(make_settings(CONSOLE_PAGE_REFRESH_SECONDS=PAGE_REFRESH_SECONDS, **overrides)))
+        return serve(create_app(make_settings(**{"CONSOLE_PAGE_REFRESH_SECONDS": PAGE_REFRESH_SECONDS, **overrides})))
 
     return start
 
