@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from app.routers.tasks import STATUS_REFRESH_SECONDS
+from app.config import DEFAULT_PAGE_REFRESH_SECONDS as STATUS_REFRESH_SECONDS
 from bench.stats import Row, latency_row
 
 SECTION = "POST → video ready (defaults)"

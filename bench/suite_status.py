@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from app.routers.tasks import STATUS_REFRESH_SECONDS
+from app.config import DEFAULT_PAGE_REFRESH_SECONDS as STATUS_REFRESH_SECONDS
 from bench.procs import CpuUsage, Server, cpu_usage
 from bench.stats import Row, latency_row, ratio, ratio_row
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from app.routers.tasks import STATUS_REFRESH_SECONDS
+from app.config import DEFAULT_PAGE_REFRESH_SECONDS as STATUS_REFRESH_SECONDS
 from bench import capture_htmx
 from bench.fixtures import small_png
 from bench.procs import Server, console_env, lasting_simulator

@@ -8,6 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from app.config import DEFAULT_PAGE_REFRESH_SECONDS
 from app.main import create_app
 from tests.browser.actions import (
     EN,
@@ -19,7 +20,7 @@ from tests.browser.actions import (
 )
 
 STATUS_REFRESH_MS = int(PAGE_REFRESH_SECONDS * 1000)
-DEFAULT_REFRESH_MS = 2000  # CONSOLE_PAGE_REFRESH_SECONDS' default
+DEFAULT_REFRESH_MS = int(DEFAULT_PAGE_REFRESH_SECONDS * 1000)
 STATUS_POLL = re.compile(r"/status(\?v=[^&]+)?$")  # the page sends the version it shows
 # htmx announces each request it is about to send; counted in the page, as the timers fire.
 COUNT_POLLS = (
