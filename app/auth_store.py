@@ -1,7 +1,7 @@
 """Who may use the console, kept in the store: accounts, sessions, login failures and task starts.
 
 Everything several console processes would have to agree on lives in the database (the same SQLite
-file as the tasks, schema from app/storage.py's migrations), never in process memory, so replicas
+file as the tasks, schema from app/storage/migrations.py), never in process memory, so replicas
 over one database share logins, lockouts and hourly caps. Passwords are stored as argon2 hashes
 made by app/passwords.py; session ids are stored as hashes of the cookie's token.
 """
