@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import re
 import socket
 import tempfile
 import threading
@@ -110,6 +111,11 @@ def wait_until(condition: Callable[[], object], timeout: float = 20.0, step: flo
         if time.monotonic() > deadline:
             pytest.fail(f"condition not met within {timeout} s")
         time.sleep(step)
+
+
+def sample_path(path: str, values: dict[str, str]) -> str:
+    """A route's path with its parameters filled from `values` ("x" for any not given)."""
+    return re.sub(r"{(\w+)(:\w+)?}", lambda m: values.get(m.group(1), "x"), path)
 
 
 def create_task(console: Any, frame: bytes | None = None, *, prefix: str = "", **fields: str) -> str:

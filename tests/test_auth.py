@@ -19,7 +19,7 @@ from app.i18n import load_messages
 from app.login_lockout import LOCK_AFTER_FAILURES, failure_wait
 from app.storage import database_path
 from tests.fake_upstream import FakeUpstream
-from tests.helpers import FakeClock, add_account, create_task, wait_until
+from tests.helpers import FakeClock, add_account, create_task, sample_path, wait_until
 
 TEAM_PASSWORD = "correct horse battery"
 EN = load_messages()["en"]
@@ -64,10 +64,6 @@ def log_in(console, password: str = TEAM_PASSWORD, username: str = "", **extra: 
 def settle(console, fake_upstream: FakeUpstream, task_id: str) -> None:
     """Wait until the task has its video, so the poller sends nothing more upstream."""
     wait_until(lambda: console.get(f"/tasks/{task_id}", headers=JSON).json()["video"])
-
-
-def sample_path(path: str, values: dict[str, str]) -> str:
-    return re.sub(r"{(\w+)(:\w+)?}", lambda m: values.get(m.group(1), "x"), path)
 
 
 # --- every route, unauthenticated -----------------------------------------------------------------

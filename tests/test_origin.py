@@ -6,11 +6,14 @@ from __future__ import annotations
 import warnings
 
 import pytest
+from fastapi.routing import iter_route_contexts
+from starlette.routing import Mount
 
+from app.auth import TOKEN_AUTHENTICATED_PREFIXES
 from app.i18n import load_messages
 from app.main import create_app
 from app.origin import cross_origin_reason, normalise_origin
-from tests.helpers import VALID_FORM, create_task
+from tests.helpers import VALID_FORM, create_task, sample_path, wait_until
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -113,3 +116,26 @@ def test_origins_are_normalised():
     assert normalise_origin("https://Example.com:443") == "https://example.com"
     assert normalise_origin("http://example.com:8080/") == "http://example.com:8080"
     assert normalise_origin("null") is None and normalise_origin("file://") is None
+
+
+def test_every_route_that_changes_something_refuses_another_site(open_console, fake_upstream, png):
+    """Walks app.routes while logged in, so a route added later is covered without touching this test."""
+    console = open_console(fake_upstream, CONSOLE_PASSWORD="correct horse battery")
+    assert console.post("/login", data={"password": "correct horse battery"}).status_code == 303
+    task_id = create_task(console, png)
+    wait_until(lambda: console.get(f"/tasks/{task_id}", headers={"Accept": "application/json"}).json()["video"])
+    before = len(fake_upstream.requests)
+    values = {"task_id": task_id, "code": "en"}
+    checked = []
+    for context in iter_route_contexts(console.app.routes):
+        path = context.path or ""
+        if isinstance(context.original_route, Mount) or path.startswith(TOKEN_AUTHENTICATED_PREFIXES):
+            continue  # static files; the API, which takes a bearer token and no cookie
+        for method in sorted(set(context.methods or ()) - {"GET", "HEAD", "OPTIONS"}):
+            answer = console.request(method, sample_path(path, values), headers={"Origin": "http://evil.example"})
+            assert answer.status_code == 403, (method, path, answer.status_code)
+            checked.append(context.name)
+    assert {"log_in", "log_out", "create_task", "cancel_task", "rerun_with_new_seed"} <= set(checked)
+    assert {"share_comparison", "revoke_comparison_share"} <= set(checked)
+    assert len(fake_upstream.requests) == before  # nothing was sent upstream
+    assert console.get(f"/tasks/{task_id}").status_code == 200  # still there, still logged in
