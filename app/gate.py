@@ -18,7 +18,7 @@ from app.client import client_address
 from app.clock import Clock
 from app.config import Settings
 from app.login_lockout import FAILURES_FORGOTTEN_AFTER, count_failure, seconds_blocked
-from app.passwords import hash_password, matching_team_password, needs_rehash, team_password_proof, verify_password
+from app.passwords import AccountPasswords, matching_team_password, team_password_proof
 from app.sessions import (
     BROWSER_COOKIE,
     SESSION_COOKIE,
@@ -45,12 +45,19 @@ class Gate:
     """Sessions, logins, lockouts and hourly caps for the whole console (state in the store)."""
 
     def __init__(
-        self, settings: Settings, store: AuthStore, key: bytes, clock: Clock, visitors: VisitorKeys | None = None
+        self,
+        settings: Settings,
+        store: AuthStore,
+        key: bytes,
+        clock: Clock,
+        passwords: AccountPasswords,
+        visitors: VisitorKeys | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.key = key
         self.clock = clock
+        self.passwords = passwords
         # Set in visitor-keys mode: a visitor's key lives there, under their session's id.
         self.visitors = visitors
         self.team_proofs = {team_password_proof(key, p) for p in settings.team_passwords}
@@ -144,12 +151,12 @@ class Gate:
         if username:
             found = self.store.password_hash(username)
             stored_hash = found[1] if found else None
-            ok = await anyio.to_thread.run_sync(verify_password, stored_hash, password)
+            ok = await anyio.to_thread.run_sync(self.passwords.verify, stored_hash, password)
             if not ok or found is None:
                 return LoginResult(None)
             name = found[0]
-            if needs_rehash(found[1]):
-                self.store.update_hash(name, await anyio.to_thread.run_sync(hash_password, password))
+            if self.passwords.needs_rehash(found[1]):
+                self.store.update_hash(name, await anyio.to_thread.run_sync(self.passwords.hash, password))
             return LoginResult(PrincipalKind.ACCOUNT, account=name)
         matched = matching_team_password(self.settings.team_passwords, password)
         if matched is None:

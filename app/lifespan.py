@@ -34,6 +34,7 @@ from app.gate import Gate
 from app.media import VideoCache, VideoStore
 from app.media_download import MediaPolicy, VideoDownloads
 from app.netguard import AsyncResolver, NetPolicy, guarded_async_client
+from app.passwords import AccountPasswords
 from app.pixel_budget import PixelBudget, return_bitmaps_to_the_os
 from app.poll_results import MAX_BACKOFF_SECONDS, GoneRule
 from app.poller import TaskPoller
@@ -67,15 +68,22 @@ def media_policy(settings: Settings, base_url: str) -> MediaPolicy:
     return MediaPolicy(NetPolicy.build(trusted), origin, settings.max_video_bytes)
 
 
-def lifespan_for(settings: Settings, catalogue: Catalogue, clock: Clock, resolver: AsyncResolver | None) -> Lifespan:
-    """The lifespan of one console app: `clock` is its "now", `resolver` its DNS (None: the system's)."""
+def lifespan_for(
+    settings: Settings,
+    catalogue: Catalogue,
+    clock: Clock,
+    resolver: AsyncResolver | None,
+    passwords: AccountPasswords,
+) -> Lifespan:
+    """The lifespan of one console app: `clock` is its "now", `resolver` its DNS (None: the system's),
+    `passwords` how account passwords are hashed."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         _clear_unfinished_files(settings.data_dir)
         return_bitmaps_to_the_os()
         http, base_url, simulator_app = _upstream_http(settings, catalogue, resolver)
-        services, api_services = _open_services(settings, http, base_url, clock, resolver)
+        services, api_services = _open_services(settings, http, base_url, clock, resolver, passwords)
         services.poller.recover_interrupted()
         poll_task = asyncio.create_task(services.poller.run(), name="task-poller")
         try:
@@ -129,7 +137,12 @@ def _upstream_http(
 
 
 def _open_services(
-    settings: Settings, http: httpx.AsyncClient, base_url: str, clock: Clock, resolver: AsyncResolver | None
+    settings: Settings,
+    http: httpx.AsyncClient,
+    base_url: str,
+    clock: Clock,
+    resolver: AsyncResolver | None,
+    passwords: AccountPasswords,
 ) -> tuple[Services, ApiServices]:
     """Everything handlers share, built on one upstream connection (the caller closes the stores)."""
     data_dir = settings.data_dir
@@ -179,6 +192,7 @@ def _open_services(
         SqliteAuthStore(database_path(data_dir), clock=clock),
         session_key(console_secret),
         clock,
+        passwords,
         visitors=visitors,
     )
     services = Services(

@@ -22,6 +22,7 @@ from app.lifespan import lifespan_for
 from app.middleware import RootPathMiddleware, SecurityHeadersMiddleware
 from app.netguard import AsyncResolver
 from app.origin import CrossOriginMiddleware
+from app.passwords import ACCOUNT_PASSWORDS, AccountPasswords
 from app.rendering import build_templates
 from app.request_limits import BodyLimitMiddleware, BodyLimits
 from app.resources import asset_dir
@@ -29,12 +30,17 @@ from app.routers import api, auth, compare, gallery, pages, share, submissions, 
 
 
 def create_app(
-    settings: Settings | None = None, *, clock: Clock = system_clock, resolver: AsyncResolver | None = None
+    settings: Settings | None = None,
+    *,
+    clock: Clock = system_clock,
+    resolver: AsyncResolver | None = None,
+    passwords: AccountPasswords = ACCOUNT_PASSWORDS,
 ) -> FastAPI:
     """Build the console. Raises ConfigError/CatalogueError with a one-line message when misconfigured.
 
     `clock` is what the store and the poller take as "now" (tests pass one they can move);
-    `resolver` is the DNS every outbound check and connection uses (None: the system's).
+    `resolver` is the DNS every outbound check and connection uses (None: the system's);
+    `passwords` hashes and checks account passwords (tests pass cheaper argon2 parameters).
     """
     settings = settings or load_settings()
     catalogue = load_catalogue(settings.catalogue_file)
@@ -42,7 +48,7 @@ def create_app(
     app = FastAPI(
         title="runway-console",
         version=__version__,
-        lifespan=lifespan_for(settings, catalogue, clock, resolver),
+        lifespan=lifespan_for(settings, catalogue, clock, resolver, passwords),
         docs_url=None,
         redoc_url=None,
         openapi_url=None,

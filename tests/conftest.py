@@ -13,7 +13,7 @@ from app.clock import Clock, system_clock
 from app.config import Settings
 from app.netguard import AsyncResolver
 from tests.fake_upstream import FakeUpstream, started
-from tests.helpers import SECRET, LiveServer, console_dns, image_bytes
+from tests.helpers import SECRET, TEST_PASSWORDS, LiveServer, console_dns, image_bytes
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -73,7 +73,7 @@ def open_console(make_settings: Callable[..., Settings]) -> Iterator[Callable[..
     ) -> TestClient:
         if upstream is not None:
             overrides = {"RUNWAYML_BASE_URL": upstream.api_url, "RUNWAYML_API_SECRET": SECRET, **overrides}
-        app = create_app(make_settings(**overrides), clock=clock, resolver=resolver)
+        app = create_app(make_settings(**overrides), clock=clock, resolver=resolver, passwords=TEST_PASSWORDS)
         console = TestClient(app, follow_redirects=False)
         console.__enter__()
         opened.append(console)

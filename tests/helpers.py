@@ -11,11 +11,19 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 import uvicorn
-from PIL import Image
+from argon2 import PasswordHasher
+from PIL import Image, ImageDraw
+
+from app.netguard.transport import default_tls
+from app.passwords import AccountPasswords
+
+if TYPE_CHECKING:
+    from runwayml import RunwayML
 
 # The upstream key every console under test is given; tests check it never leaks.
 SECRET = "hk-test-ZEBRA-secret-9d41c7e05b"
@@ -94,14 +102,48 @@ def image_bytes(
     image_format: str = "PNG",
     **save_options: object,
 ) -> bytes:
-    """A small real image with a shape on it, encoded in the given format."""
+    """A small real image with a shape on it, encoded in the given format.
+
+    Made once per process for each set of arguments (bytes cannot be changed by the test that gets
+    them): encoding the same image again was a second or two of CPU over the suite.
+    """
+    options = tuple(sorted(save_options.items()))
+    try:
+        return _encoded_image(width, height, tuple(color), image_format, options)
+    except TypeError:  # an option that cannot be a cache key (a list of frames): encode it afresh
+        return _encoded_image.__wrapped__(width, height, tuple(color), image_format, options)
+
+
+@functools.cache
+def _encoded_image(
+    width: int, height: int, color: tuple[int, ...], image_format: str, options: tuple[tuple[str, object], ...]
+) -> bytes:
     image = Image.new("RGB", (width, height), color)
-    for x in range(width // 4, width // 2):
+    if width // 2 > width // 4:  # yellow rows every 7 px across the upper-left quarter
+        draw = ImageDraw.Draw(image)
         for y in range(height // 4, height // 2, 7):
-            image.putpixel((x, y), (250, 220, 40))
+            draw.line([(width // 4, y), (width // 2 - 1, y)], fill=(250, 220, 40))
     buffer = io.BytesIO()
-    image.save(buffer, image_format, **save_options)
+    image.save(buffer, image_format, **dict(options))
     return buffer.getvalue()
+
+
+def answers_ok(url: str, timeout: float = 1.0) -> bool:
+    """Whether a GET of `url` answers 200; False while nothing listens there. For polling loops: the
+    client shares the process's TLS context, where httpx.get would read the CA bundle on every call."""
+    try:
+        with httpx.Client(timeout=timeout, verify=default_tls()) as client:
+            return client.get(url).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def sdk_client(api_key: str, base_url: str, **options: Any) -> RunwayML:
+    """The official SDK's client for `base_url`, as a developer makes one, on the SDK's own httpx
+    defaults but the process's one TLS context (each new client would read the CA bundle again)."""
+    from runwayml import DefaultHttpxClient, RunwayML
+
+    return RunwayML(api_key=api_key, base_url=base_url, http_client=DefaultHttpxClient(verify=default_tls()), **options)
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 20.0, step: float = 0.05) -> None:
@@ -150,15 +192,20 @@ class FakeClock:
         self.now = max(self.now, moment)
 
 
+# Argon2 at its real cost is a fifth of a second of CPU for each hash and each login, hundreds of
+# them in the suite: consoles in tests hash and check with the least argon2 allows, as they run on a
+# clock they can move (the real parameters have tests of their own in test_passwords.py).
+TEST_PASSWORDS = AccountPasswords(PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+
+
 def add_account(data_dir: Path, name: str, password: str) -> None:
     """Create a named account in a data dir, as `runway-console user add` does."""
     from app.auth_store import SqliteAuthStore
-    from app.passwords import hash_password
     from app.storage import database_path
 
     store = SqliteAuthStore(database_path(data_dir))
     try:
-        assert store.add_account(name, hash_password(password))
+        assert store.add_account(name, TEST_PASSWORDS.hash(password))
     finally:
         store.close()
 

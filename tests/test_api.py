@@ -21,7 +21,7 @@ from runwayml.types.task_retrieve_response import Cancelled, Running, Succeeded
 from app.images import DATA_URI_MAX_BYTES, data_uri_length
 from app.main import create_app
 from tests.fake_upstream import FakeUpstream, started
-from tests.helpers import SECRET, LiveServer, image_bytes, wait_until
+from tests.helpers import SECRET, LiveServer, image_bytes, sdk_client, wait_until
 
 TOKEN = "rc_test-token-for-ci-0123456789abcdef"
 OTHER_TOKEN = "rc_other-token-0123456789abcdefgh"
@@ -57,7 +57,7 @@ def live_console(make_settings, serve) -> Callable[..., LiveServer]:
 
 
 def sdk(server: LiveServer, token: str = TOKEN, base_url: str | None = None, **options: Any) -> RunwayML:
-    return RunwayML(api_key=token, base_url=base_url or server.url, **options)
+    return sdk_client(token, base_url or server.url, **options)
 
 
 # --- the whole path ----------------------------------------------------------------------------

@@ -485,3 +485,22 @@ def test_a_status_poll_answered_from_memory_still_hides_another_accounts_task(op
             break
     else:
         pytest.fail("the task's status version never stayed put for one round")
+
+
+def test_a_login_hashes_a_password_kept_with_other_parameters_again_with_the_consoles(open_console, data_dir):
+    from argon2 import PasswordHasher
+
+    from app.passwords import AccountPasswords
+
+    store = SqliteAuthStore(database_path(data_dir))
+    older = AccountPasswords(PasswordHasher(time_cost=2, memory_cost=64, parallelism=1)).hash("alice-password")
+    assert store.add_account("alice", older)
+    console = open_console()
+    assert console.post("/login", data={"username": "alice", "password": "wrong-password"}).status_code == 401
+    assert store.password_hash("alice") == ("alice", older)  # a failed login changes nothing
+    log_in(console, "alice-password", "alice")
+    renewed = store.password_hash("alice")
+    assert renewed is not None and renewed[1] != older and "t=1," in renewed[1]
+    store.close()
+    console.post("/logout")
+    log_in(console, "alice-password", "alice")  # the new hash opens the account

@@ -12,8 +12,8 @@ import pytest
 from app.auth_store import SqliteAuthStore
 from app.cli.serve import is_loopback_host, open_to_anyone
 from app.config import load_settings
-from app.passwords import hash_password
 from app.storage import database_path
+from tests.helpers import add_account
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_UPSTREAM = {"RUNWAYML_BASE_URL": "https://api.dev.runwayml.com", "RUNWAYML_API_SECRET": "key_cli_test_secret"}
@@ -65,9 +65,7 @@ def test_each_fix_lets_it_start(tmp_path):
     assert refusal(RUNWAYML_API_SECRET="") is None  # no server key to spend
     no_upstream = load_settings(_env_file=None, CONSOLE_DATA_DIR=tmp_path)
     assert open_to_anyone(no_upstream, "0.0.0.0") is None  # the built-in simulator spends nothing
-    store = SqliteAuthStore(database_path(tmp_path))
-    store.add_account("ops", hash_password("ops-password"))
-    store.close()
+    add_account(tmp_path, "ops", "ops-password")
     assert refusal() is None
 
 

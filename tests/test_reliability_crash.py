@@ -31,7 +31,7 @@ from starlette.responses import Response, StreamingResponse
 
 from app.task_submission import INTERRUPTED_ID_PREFIX
 from tests.fake_upstream import FakeUpstream, mp4_box
-from tests.helpers import VALID_FORM, image_bytes, wait_until
+from tests.helpers import VALID_FORM, answers_ok, image_bytes, wait_until
 
 TASKS = 30
 SEED = 20261128
@@ -157,10 +157,7 @@ class ConsoleProcess:
         assert self.process is not None
         if self.process.poll() is not None:
             return True
-        try:
-            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
+        return answers_ok(f"{self.url}/healthz")
 
     def kill(self) -> None:
         assert self.process is not None
@@ -204,12 +201,8 @@ class Submitter(threading.Thread):
 
     def _wait_for_console(self) -> None:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.console.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.05)
+        while time.monotonic() < deadline and not answers_ok(f"{self.console.url}/healthz"):
+            time.sleep(0.05)
 
 
 def free_port() -> int:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from app.i18n import Translator
+from app.netguard.transport import default_tls
 from app.upstream import CreatedTask, UpstreamClient
 from app.upstream_errors import UpstreamError
 from app.views import upstream_messages
@@ -49,7 +50,8 @@ def run(fake_upstream, sleeps) -> Callable[..., object]:
 
     def call(action: Action, *, base_url: str = base, key: str = SECRET, **options: object) -> object:
         async def main() -> object:
-            async with httpx.AsyncClient(follow_redirects=True) as http:  # as the console's client
+            # As the console's client, with the TLS context it shares between all its clients.
+            async with httpx.AsyncClient(follow_redirects=True, verify=default_tls()) as http:
                 client = UpstreamClient(http, base_url, key, sleep=record, **{**CLIENT_OPTIONS, **options})
                 return await action(client)
 

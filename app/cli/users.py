@@ -30,7 +30,7 @@ def add_user_commands(commands: argparse._SubParsersAction) -> None:
 
 def run_user_command(args: argparse.Namespace) -> int:
     from app.auth_store import SqliteAuthStore
-    from app.passwords import MIN_ACCOUNT_PASSWORD_CHARS, hash_password
+    from app.passwords import ACCOUNT_PASSWORDS, MIN_ACCOUNT_PASSWORD_CHARS
     from app.storage import database_path
 
     settings = load_settings()
@@ -62,14 +62,14 @@ def run_user_command(args: argparse.Namespace) -> int:
             )
             return 2
         if args.user_command == "add":
-            if not store.add_account(name, hash_password(password)):
+            if not store.add_account(name, ACCOUNT_PASSWORDS.hash(password)):
                 print(
                     f"runway-console: {name!r} exists already (change its password with `user passwd`)", file=sys.stderr
                 )
                 return 1
             print(f"runway-console: added {name}", file=sys.stderr)
             return 0
-        if not store.set_password(name, hash_password(password)):
+        if not store.set_password(name, ACCOUNT_PASSWORDS.hash(password)):
             print(f"runway-console: no account named {name!r}", file=sys.stderr)
             return 1
         print(f"runway-console: changed the password of {name} and ended its sessions", file=sys.stderr)

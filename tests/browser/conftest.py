@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.actions import PAGE_REFRESH_SECONDS
-from tests.helpers import LiveServer, image_bytes
+from tests.helpers import TEST_PASSWORDS, LiveServer, image_bytes
 
 # Debian's old headless shell is the build Playwright itself runs for headless tests: it draws no
 # browser UI and costs about a third of the CPU that full Chromium in headless mode does (measured on
@@ -161,7 +161,8 @@ def console(make_settings, serve) -> Callable[..., LiveServer]:
     from app.main import create_app
 
     def start(**overrides: object) -> LiveServer:
-        return serve(create_app(make_settings(**{"CONSOLE_PAGE_REFRESH_SECONDS": PAGE_REFRESH_SECONDS, **overrides})))
+        settings = make_settings(**{"CONSOLE_PAGE_REFRESH_SECONDS": PAGE_REFRESH_SECONDS, **overrides})
+        return serve(create_app(settings, passwords=TEST_PASSWORDS))
 
     return start
 

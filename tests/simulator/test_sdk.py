@@ -25,7 +25,7 @@ from starlette.routing import Route
 from app.catalogue import Catalogue, load_catalogue
 from app.simulator import SimulatorSettings, create_simulator_app
 from app.simulator.tasks import Simulator
-from tests.helpers import LiveServer, wait_until
+from tests.helpers import LiveServer, sdk_client, wait_until
 from tests.simulator.support import FIRST, LAST, FakeClock
 
 VERSION = {"X-Runway-Version": "2024-11-06"}
@@ -44,7 +44,7 @@ class Sim:
         self.simulator: Simulator = app.state.simulator
 
     def client(self, base_url: str | None = None, **options: Any) -> RunwayML:
-        return RunwayML(api_key="any-key", base_url=base_url or self.url, **options)
+        return sdk_client("any-key", base_url or self.url, **options)
 
 
 @pytest.fixture
