@@ -380,6 +380,17 @@ def test_under_a_root_path_every_url_starts_with_it_whatever_the_proxy_does(pref
     assert prefixed_console.get(f"{prefix}/lang/en").headers["location"] == "/runway/"
 
 
+def test_consoles_built_in_one_process_share_their_routes_but_not_their_settings(open_console, fake_upstream,
+                                                                                 tmp_path):
+    """create_app includes the routers once per process (app/main.py): each app still answers as its own."""
+    prefixed = open_console(CONSOLE_ROOT_PATH="/runway")
+    relayed = open_console(fake_upstream, CONSOLE_DATA_DIR=tmp_path / "other")
+    assert prefixed.get("/healthz").json()["upstream"] == "simulator"
+    assert relayed.get("/healthz").json()["upstream"] == fake_upstream.api_url
+    assert 'action="/runway/tasks"' in prefixed.get("/").text
+    assert 'action="/tasks"' in relayed.get("/").text and "/runway/" not in relayed.get("/").text
+
+
 def test_under_a_root_path_both_request_paths_give_the_same_page(prefixed_console):
     stripped = prefixed_console.get("/")
     kept = prefixed_console.get("/runway/")
