@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +15,7 @@ from app.clock import Clock, system_clock
 from app.config import Settings
 from app.netguard import AsyncResolver
 from tests.fake_upstream import FakeUpstream, started
-from tests.helpers import SECRET, TEST_PASSWORDS, LiveServer, console_dns, image_bytes
+from tests.helpers import SECRET, TEST_PASSWORDS, CliResult, LiveServer, console_dns, image_bytes
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -41,6 +43,30 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
         if name.startswith(ENV_PREFIXES):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> Callable[..., CliResult]:
+    """Run the command line (app.cli.main) in this process, with env vars, stdin and the test's data dir:
+    what tests.helpers.run_cli does in a new process, without its second of start-up CPU."""
+    from app.cli import main
+
+    def run(*args: str, env: dict[str, str] | None = None, stdin: str = "") -> CliResult:
+        monkeypatch.setenv("CONSOLE_DATA_DIR", str(tmp_path / "data"))
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        capsys.readouterr()
+        try:
+            status = main(list(args))
+        except SystemExit as exit_:  # argparse's --help and usage errors
+            status = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+        out, err = capsys.readouterr()
+        return CliResult(status, out, err)
+
+    return run
 
 
 @pytest.fixture

@@ -6,10 +6,13 @@ import functools
 import io
 import re
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -136,6 +139,36 @@ def answers_ok(url: str, timeout: float = 1.0) -> bool:
             return client.get(url).status_code == 200
     except httpx.TransportError:
         return False
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What a run of the command line gave: its exit status and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, env: dict[str, str], cwd: Path, stdin: str = "") -> CliResult:
+    """`python -m app.cli ARGS` in a process of its own, as a shell runs it, with only `env` and PATH set.
+
+    For what only a real process shows (the entry point, what reaches the terminal as it exits);
+    the `cli` fixture runs the same code in the test's process, a second of CPU cheaper.
+    """
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        input=stdin,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **env},
+    )
+    return CliResult(done.returncode, done.stdout, done.stderr)
 
 
 def sdk_client(api_key: str, base_url: str, **options: Any) -> RunwayML:

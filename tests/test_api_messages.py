@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from app.api_messages import ISSUES, KNOWN_VERSIONS, issue_message, version_problem
+from tests.helpers import REPO
 
-APP = Path(__file__).resolve().parents[1] / "app"
+APP = REPO / "app"
 # The problem codes the checks the simulator shares with the console can report.
 SHARED_CHECKS = {
     "catalogue.py": re.compile(r'RuleIssue\(\s*"\w+",\s*"(\w+)"'),

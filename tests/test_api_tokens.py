@@ -7,35 +7,33 @@ import sqlite3
 import pytest
 
 from app.api_tokens import RateLimiter, TokenRegistry, token_digest
-from app.cli import main
 from app.config import ConfigError, load_settings
 from app.setting_checks import parse_token_list
 from app.storage import SqliteTaskStore
 from tests.helpers import SECRET
 
 
-def test_token_add_prints_a_token_once_and_stores_only_its_hash(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("CONSOLE_DATA_DIR", str(tmp_path / "data"))
-    assert main(["token", "add", "ci-bot"]) == 0
-    token = capsys.readouterr().out.strip()
+def test_token_add_prints_a_token_once_and_stores_only_its_hash(tmp_path, cli):
+    added = cli("token", "add", "ci-bot")
+    assert added.returncode == 0
+    token = added.stdout.strip()
     assert token.startswith("rc_") and len(token) > 40
     with sqlite3.connect(tmp_path / "data" / "console.db") as db:
         dump = "\n".join(db.iterdump())
     assert token not in dump and token_digest(token) in dump
 
-    assert main(["token", "add", "ci-bot"]) == 1  # taken
-    assert main(["token", "add", "bad name"]) == 2
-    assert main(["token", "list"]) == 0
-    listed = capsys.readouterr().out
-    assert "ci-bot" in listed and token not in listed
+    assert cli("token", "add", "ci-bot").returncode == 1  # taken
+    assert cli("token", "add", "bad name").returncode == 2
+    listed = cli("token", "list")
+    assert listed.returncode == 0 and "ci-bot" in listed.stdout and token not in listed.stdout
 
     store = SqliteTaskStore(tmp_path / "data" / "console.db")
     try:
         assert TokenRegistry(store, {}).identify(token) == "ci-bot"
     finally:
         store.close()
-    assert main(["token", "remove", "ci-bot"]) == 0
-    assert main(["token", "remove", "ci-bot"]) == 1
+    assert cli("token", "remove", "ci-bot").returncode == 0
+    assert cli("token", "remove", "ci-bot").returncode == 1
     store = SqliteTaskStore(tmp_path / "data" / "console.db")
     try:
         assert TokenRegistry(store, {}).identify(token) is None
@@ -43,10 +41,8 @@ def test_token_add_prints_a_token_once_and_stores_only_its_hash(tmp_path, monkey
         store.close()
 
 
-def test_a_token_made_by_the_command_opens_the_api(tmp_path, monkeypatch, capsys, open_console, fake_upstream):
-    monkeypatch.setenv("CONSOLE_DATA_DIR", str(tmp_path / "data"))
-    assert main(["token", "add", "script"]) == 0
-    token = capsys.readouterr().out.strip()
+def test_a_token_made_by_the_command_opens_the_api(cli, open_console, fake_upstream):
+    token = cli("token", "add", "script").stdout.strip()
     console = open_console(fake_upstream)
     headers = {"X-Runway-Version": "2024-11-06"}
     assert console.get("/v1/tasks/t1", headers=headers | {"Authorization": f"Bearer {token}"}).status_code == 404

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from app.catalogue import SEED_MAX, CatalogueError, check_request, load_catalogue, utf16_units
+from tests.helpers import REPO
 
 VENDOR_RATIOS = {
     "gen3a_turbo": ("1280:768", "768:1280"),
@@ -32,7 +33,7 @@ def test_default_is_exactly_the_vendor_docs_two_models():
 
 
 def test_operator_file_extends_the_catalogue(tmp_path):
-    catalogue = load_catalogue(Path(__file__).parents[1] / "examples" / "catalogue-official.json")
+    catalogue = load_catalogue(REPO / "examples" / "catalogue-official.json")
     gen45 = catalogue.get("gen4.5")
     assert gen45.positions == ("first",) and gen45.prompt_required
     assert gen45.durations == tuple(range(2, 11))

@@ -4,17 +4,15 @@ import json
 import subprocess
 import sys
 import typing
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from app.catalogue import RATIO_PATTERN, CatalogueError, load_catalogue
 from app.catalogue_sdk import SdkUnavailable, generate_catalogue, load_facts
-from app.cli import main
+from tests.helpers import REPO
 
-ROOT = Path(__file__).parents[1]
-EXAMPLE = ROOT / "examples" / "catalogue-official.json"
+EXAMPLE = REPO / "examples" / "catalogue-official.json"
 
 runwayml = pytest.importorskip("runwayml")
 sdk_params = importlib.import_module("runwayml.types.image_to_video_create_params")
@@ -115,13 +113,14 @@ def test_facts_can_fill_what_the_sdk_leaves_open(tmp_path):
         assert catalogue.get("kling3.0_pro").durations == (5, 10)
 
 
-def test_a_bad_facts_file_is_one_clear_line(tmp_path):
+def test_a_bad_facts_file_is_one_clear_line(tmp_path, cli):
     path = tmp_path / "facts.json"
     path.write_text('{"prices": {"source": "x", "credits_per_second": {"a": "cheap"}}}', "utf-8")
     with pytest.raises(CatalogueError) as caught:
         load_facts(path)
     assert "facts file" in str(caught.value) and "\n" not in str(caught.value)
-    assert main(["catalogue", "from-sdk", "--facts", str(path)]) == 2
+    refused = cli("catalogue", "from-sdk", "--facts", str(path))
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
 
 
 def test_the_committed_example_is_a_fresh_generation(generated):
@@ -129,19 +128,18 @@ def test_the_committed_example_is_a_fresh_generation(generated):
     assert EXAMPLE.read_text("utf-8") == generated.to_json()
 
 
-def test_the_cli_writes_a_loadable_catalogue_to_output(tmp_path, capsys):
+def test_the_cli_writes_a_loadable_catalogue_to_output(tmp_path, cli):
     target = tmp_path / "out" / "catalogue.json"
-    assert main(["catalogue", "from-sdk", "--output", str(target)]) == 0
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert f"to {target}" in captured.err and "left out" in captured.err
+    captured = cli("catalogue", "from-sdk", "--output", str(target))
+    assert captured.returncode == 0 and captured.stdout == ""
+    assert f"to {target}" in captured.stderr and "left out" in captured.stderr
     assert load_catalogue(target).get("gen4.5") is not None
     assert not list(target.parent.glob("*.part"))
 
 
-def test_the_cli_prints_to_stdout_without_output(capsys):
-    assert main(["catalogue", "from-sdk"]) == 0
-    assert json.loads(capsys.readouterr().out)["models"][0]["id"] == "gen4.5"
+def test_the_cli_prints_to_stdout_without_output(cli):
+    printed = cli("catalogue", "from-sdk")
+    assert printed.returncode == 0 and json.loads(printed.stdout)["models"][0]["id"] == "gen4.5"
 
 
 def test_the_console_runs_on_the_generated_catalogue(open_console):
@@ -164,7 +162,7 @@ def test_the_cli_without_the_sdk_exits_with_the_install_hint(tmp_path):
         "import sys; sys.modules['runwayml'] = None; from app.cli import main; "
         f"sys.exit(main(['catalogue', 'from-sdk', '--output', {str(tmp_path / 'c.json')!r}]))"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "install the runwayml package" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "c.json").exists()
@@ -172,7 +170,7 @@ def test_the_cli_without_the_sdk_exits_with_the_install_hint(tmp_path):
 
 def test_the_console_does_not_import_the_sdk():
     code = "import sys; sys.modules['runwayml'] = None; from app.main import create_app; import app.cli; print('ok')"
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 

@@ -1,12 +1,7 @@
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from app.config import ConfigError, load_settings
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import run_cli
 
 
 def test_no_base_url_means_the_simulator():
@@ -40,14 +35,6 @@ def test_secret_is_not_in_the_settings_repr():
     assert "abab" not in repr(settings) and "abab" not in str(settings.model_dump())
 
 
-def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        capture_output=True, text=True, timeout=60, cwd=cwd,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **env},
-    )
-
-
 def test_misconfiguration_stops_startup_with_one_line_and_no_traceback(tmp_path):
     result = run_cli("serve", "--port", "1", env={"RUNWAYML_BASE_URL": "not-a-url"}, cwd=tmp_path)
     assert result.returncode == 2
@@ -56,9 +43,9 @@ def test_misconfiguration_stops_startup_with_one_line_and_no_traceback(tmp_path)
     assert "Traceback" not in result.stderr
 
 
-def test_bad_catalogue_stops_startup_with_one_line(tmp_path):
+def test_bad_catalogue_stops_startup_with_one_line(cli, tmp_path):
     (tmp_path / "c.json").write_text('{"models": []}')
-    result = run_cli(env={"CONSOLE_CATALOGUE": str(tmp_path / "c.json")}, cwd=tmp_path)
+    result = cli(env={"CONSOLE_CATALOGUE": str(tmp_path / "c.json")})
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "catalogue" in result.stderr
 

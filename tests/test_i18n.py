@@ -2,7 +2,6 @@ import json
 import re
 import string
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
@@ -10,8 +9,8 @@ from app.failures import FAILURE_GROUPS
 from app.i18n import Translator, choose_language, load_messages, parse_accept_language
 from app.tasks import TaskStatus
 from app.upstream_errors import ErrorKind
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 KEY_CALL = re.compile(r"""\bt\(\s*["']([a-zA-Z0-9_.]+)["']""")
 # ASGI event names ("http.response.start") look like keys under http.; they are not.
 MESSAGE_KEY = re.compile(

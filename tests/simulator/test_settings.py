@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from app.config import ConfigError, Settings, load_settings
 from app.simulator import SimulatorSettings
 
-REPO = Path(__file__).resolve().parents[2]
 EVERY_SETTING = {
     "SIMULATOR_PENDING_SECONDS": "0.5",
     "SIMULATOR_RUNNING_SECONDS": "3",
@@ -132,15 +127,8 @@ def test_the_secret_is_not_in_any_repr():
     assert "s3cret-value" not in repr(settings.simulator)
 
 
-def test_the_simulator_command_stops_on_a_bad_value_with_one_line(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "simulator", "--port", "1"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "SIMULATOR_CONCURRENCY": "0"},
-    )
+def test_the_simulator_command_stops_on_a_bad_value_with_one_line(cli):
+    result = cli("simulator", "--port", "1", env={"SIMULATOR_CONCURRENCY": "0"})
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines == [

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from app.simulator.triggers import NOT_ENOUGH_CREDITS, SLOW_FACTOR, TRIGGERS, markdown_table, read_prompt
+from tests.helpers import REPO
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = REPO / "README.md"
 
 
 def readme_trigger_table() -> str:
