@@ -29,6 +29,7 @@ FAST = {
     "SIMULATOR_PENDING_SECONDS": 0.2,
     "SIMULATOR_RUNNING_SECONDS": 0.6,
     "SIMULATOR_VIDEO_MAX_SIDE": 128,
+    "SIMULATOR_VIDEO_FPS": 8,
     "CONSOLE_UPSTREAM_BACKOFF": 0.01,
     "CONSOLE_UPSTREAM_TIMEOUT": 5,
     # The default paces upstream calls 0.1 s apart; tests of the pace set their own.

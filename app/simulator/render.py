@@ -47,6 +47,7 @@ def render_frames(
     path: Path,
     *,
     max_side: int,
+    fps: int = 24,
     policy: NetPolicy | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> Outcome | None:
@@ -63,6 +64,7 @@ def render_frames(
             duration,
             path,
             max_side=max_side,
+            fps=fps,
         )
     except AssetUnavailable as exc:
         return Outcome("end", "ASSET.INVALID", str(exc))

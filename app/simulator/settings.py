@@ -23,6 +23,8 @@ class SimulatorSettings(BaseSettings):
     concurrency: int = Field(default=2, ge=1)
     url_ttl_seconds: float = Field(default=86400.0, gt=0)
     video_max_side: int = Field(default=640, ge=64, le=4096)
+    # Frames per second of the rendered mp4: the render's CPU grows with it (24 as Runway's own).
+    video_fps: int = Field(default=24, ge=1, le=60)
     api_secret: SecretStr | None = None
     # The organisation the simulator pretends to be (GET /v1/organization).
     credits: int = Field(default=1_000_000, ge=0)

@@ -227,6 +227,7 @@ class Simulator:
             duration,
             path,
             max_side=self.settings.video_max_side,
+            fps=self.settings.video_fps,
             policy=self._image_policy,
             transport=self._image_transport,
         )

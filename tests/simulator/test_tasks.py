@@ -74,6 +74,20 @@ def test_a_task_lives_from_pending_to_a_playable_video(client, clock, tmp_path):
     assert part.headers["content-range"] == f"bytes 100-299/{len(video.content)}"
 
 
+def test_the_video_has_the_frame_rate_the_settings_ask_for(make_client, clock, tmp_path):
+    client = make_client(video_fps=8)
+    task_id = create(client, body(duration=2))
+    clock.advance(3.0)
+    (url,) = wait_for(client, task_id, "SUCCEEDED")["output"]
+    path = tmp_path / "eight.mp4"
+    path.write_bytes(client.get(url).content)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.average_rate == 8
+        assert float(stream.duration * stream.time_base) == pytest.approx(2.0, abs=0.15)
+        assert sum(1 for _ in container.decode(stream)) == 16
+
+
 def test_tasks_over_the_concurrency_limit_are_throttled_until_a_slot_frees(make_client, clock):
     client = make_client(concurrency=1)
     first, second, third = (create(client) for _ in range(3))
