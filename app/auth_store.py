@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from app.clock import Clock, system_clock
-from app.storage import open_database
+from app.storage import DEFAULT_BUSY_TIMEOUT, open_database
 
 
 @dataclass(frozen=True)
@@ -96,9 +96,9 @@ class AuthStore(Protocol):
 class SqliteAuthStore:
     """AuthStore over the console's SQLite file (its own connection; WAL lets it share with the task store)."""
 
-    def __init__(self, path: Path, *, clock: Clock = system_clock) -> None:
+    def __init__(self, path: Path, *, clock: Clock = system_clock, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
         self._clock = clock
-        self._db = open_database(path)
+        self._db = open_database(path, busy_timeout)
         self._lock = threading.Lock()
 
     @contextmanager

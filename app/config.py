@@ -30,6 +30,7 @@ from app.setting_checks import (
 )
 from app.settings_sources import NestedByEnvName, describe_validation_error
 from app.simulator.settings import SimulatorSettings
+from app.storage.migrations import DEFAULT_BUSY_TIMEOUT
 
 SIMULATOR_KEY = "simulator-key"
 # Only a proxy on this machine may speak for the client (X-Forwarded-For, -Proto, -Host).
@@ -60,6 +61,11 @@ class Settings(BaseSettings):
     api_secret: SecretStr | None = Field(default=None, validation_alias="RUNWAYML_API_SECRET")
     api_version: str = Field(default="2024-11-06", validation_alias="RUNWAYML_API_VERSION")
     data_dir: Path = Field(default=Path("data"), validation_alias="CONSOLE_DATA_DIR")
+    # How long a write waits for another connection's (another console on the same file) before the
+    # console says it could not save (and so sent nothing upstream).
+    db_busy_timeout: float = Field(
+        default=DEFAULT_BUSY_TIMEOUT, gt=0, le=600, validation_alias="CONSOLE_DB_BUSY_TIMEOUT"
+    )
     catalogue_file: Path | None = Field(default=None, validation_alias="CONSOLE_CATALOGUE")
     root_path: str = Field(default="", validation_alias="CONSOLE_ROOT_PATH")
     poll_interval: float = Field(default=5.0, gt=0, validation_alias="CONSOLE_POLL_INTERVAL")

@@ -147,7 +147,9 @@ def _open_services(
     """Everything handlers share, built on one upstream connection (the caller closes the stores)."""
     data_dir = settings.data_dir
     versions = TaskVersions()
-    store = SqliteTaskStore(database_path(data_dir), clock=clock, on_write=versions.record_write)
+    store = SqliteTaskStore(
+        database_path(data_dir), clock=clock, on_write=versions.record_write, busy_timeout=settings.db_busy_timeout
+    )
     upstream = UpstreamClient(
         http,
         base_url,
@@ -189,7 +191,7 @@ def _open_services(
     console_secret = load_or_create_secret(data_dir, secret)
     gate = Gate(
         settings,
-        SqliteAuthStore(database_path(data_dir), clock=clock),
+        SqliteAuthStore(database_path(data_dir), clock=clock, busy_timeout=settings.db_busy_timeout),
         session_key(console_secret),
         clock,
         passwords,

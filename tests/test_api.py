@@ -244,7 +244,7 @@ def test_an_upstream_that_does_not_confirm_is_not_retried_by_the_sdk(live_consol
 
 
 def test_a_create_the_console_cannot_record_is_not_sent_upstream(live_console, fake_upstream, tmp_path):
-    server = live_console(fake_upstream, CONSOLE_API_RATE_PER_MINUTE=0)
+    server = live_console(fake_upstream, CONSOLE_API_RATE_PER_MINUTE=0, CONSOLE_DB_BUSY_TIMEOUT=0.2)
     blocker = sqlite3.connect(tmp_path / "data" / "console.db", isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")  # every write waits out its busy timeout, then fails
     try:
@@ -276,7 +276,7 @@ def test_a_create_the_upstream_accepted_answers_its_id_even_if_recording_fails(l
         return locked
 
     fake_upstream = started(serve, wrap=lock_the_database_on_create)
-    server = live_console(fake_upstream, CONSOLE_API_RATE_PER_MINUTE=0)
+    server = live_console(fake_upstream, CONSOLE_API_RATE_PER_MINUTE=0, CONSOLE_DB_BUSY_TIMEOUT=0.2)
     try:
         created = sdk(server, max_retries=0).image_to_video.create(
             model="gen4_turbo", prompt_image=FIRST, ratio="1280:720", duration=5

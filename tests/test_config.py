@@ -85,3 +85,11 @@ def test_a_bad_accel_redirect_is_one_line(given):
     with pytest.raises(ConfigError) as caught:
         load_settings(_env_file=None, CONSOLE_ACCEL_REDIRECT=given)
     assert "CONSOLE_ACCEL_REDIRECT" in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "601", "soon"])
+def test_a_database_wait_out_of_bounds_is_one_line(value):
+    assert load_settings(_env_file=None).db_busy_timeout == 5
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_env_file=None, CONSOLE_DB_BUSY_TIMEOUT=value)
+    assert "CONSOLE_DB_BUSY_TIMEOUT" in str(caught.value) and "\n" not in str(caught.value)

@@ -374,7 +374,7 @@ def test_a_refused_submission_leaves_no_intent_and_an_accepted_one_replaces_its_
 
 def test_a_form_the_console_cannot_record_is_not_sent_and_says_so(open_console, fake_upstream, tmp_path):
     data_dir = tmp_path / "data"
-    console = open_console(fake_upstream, CONSOLE_DATA_DIR=data_dir)
+    console = open_console(fake_upstream, CONSOLE_DATA_DIR=data_dir, CONSOLE_DB_BUSY_TIMEOUT=0.2)
     blocker = sqlite3.connect(data_dir / "console.db", isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")  # the intent row cannot be written
     try:

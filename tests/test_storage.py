@@ -22,6 +22,7 @@ from app.storage import (
     TaskFilter,
     Visibility,
     migrate,
+    open_database,
 )
 from app.tasks import TaskOrigin, TaskRecord, TaskStatus, frame_ref
 from app.timestamps import utc_iso
@@ -75,6 +76,21 @@ def test_opening_an_up_to_date_database_again_changes_nothing(tmp_path):
     SqliteTaskStore(tmp_path / "console.db").close()
     assert user_version(tmp_path / "console.db") == len(MIGRATIONS)
     assert (tmp_path / "console.db").read_bytes() == before
+
+
+def test_a_write_waits_for_another_writer_as_long_as_it_is_told(tmp_path):
+    assert open_database(tmp_path / "console.db").execute("PRAGMA busy_timeout").fetchone() == (5000,)
+    waiting = open_database(tmp_path / "console.db", busy_timeout=0.05)
+    blocker = sqlite3.connect(tmp_path / "console.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        assert waiting.execute("PRAGMA busy_timeout").fetchone() == (50,)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            waiting.execute("INSERT INTO tasks (id) VALUES ('t')")
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        waiting.close()
 
 
 def test_a_database_from_a_newer_console_is_refused(tmp_path):

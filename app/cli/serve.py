@@ -86,7 +86,7 @@ def open_to_anyone(settings: Settings, host: str) -> str | None:
     from app.auth_store import SqliteAuthStore
     from app.storage import database_path
 
-    store = SqliteAuthStore(database_path(settings.data_dir))
+    store = SqliteAuthStore(database_path(settings.data_dir), busy_timeout=settings.db_busy_timeout)
     try:
         if store.has_accounts():
             return None

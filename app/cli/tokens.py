@@ -24,10 +24,10 @@ def add_token_commands(commands: argparse._SubParsersAction) -> None:
 
 def run_token_command(args: argparse.Namespace) -> int:
     from app.api_tokens import TokenRegistry, valid_token_name
-    from app.storage import SqliteTaskStore
+    from app.storage import SqliteTaskStore, database_path
 
     settings = load_settings()
-    store = SqliteTaskStore(settings.data_dir / "console.db")
+    store = SqliteTaskStore(database_path(settings.data_dir), busy_timeout=settings.db_busy_timeout)
     try:
         registry = TokenRegistry(store, settings.configured_api_tokens())
         if args.token_command == "list":

@@ -34,7 +34,7 @@ def run_user_command(args: argparse.Namespace) -> int:
     from app.storage import database_path
 
     settings = load_settings()
-    store = SqliteAuthStore(database_path(settings.data_dir))
+    store = SqliteAuthStore(database_path(settings.data_dir), busy_timeout=settings.db_busy_timeout)
     try:
         if args.user_command == "list":
             for account in store.accounts():

@@ -27,7 +27,15 @@ from app.storage.interfaces import (
     Visibility,
     visible_to,
 )
-from app.storage.migrations import DATABASE_NAME, MIGRATIONS, SchemaTooNew, database_path, migrate, open_database
+from app.storage.migrations import (
+    DATABASE_NAME,
+    DEFAULT_BUSY_TIMEOUT,
+    MIGRATIONS,
+    SchemaTooNew,
+    database_path,
+    migrate,
+    open_database,
+)
 from app.storage.sqlite import SqliteTaskStore
 
 __all__ = [
@@ -36,6 +44,7 @@ __all__ = [
     "CostLine",
     "CostTotals",
     "DATABASE_NAME",
+    "DEFAULT_BUSY_TIMEOUT",
     "EVERY_TASK",
     "FRAME_REF_PATTERN",
     "FrameStore",

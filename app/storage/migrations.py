@@ -172,19 +172,23 @@ class SchemaTooNew(RuntimeError):
     """The database was migrated by a newer console; this one must not write to it."""
 
 
-def open_database(path: Path) -> sqlite3.Connection:
+DEFAULT_BUSY_TIMEOUT = 5.0
+
+
+def open_database(path: Path, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> sqlite3.Connection:
     """A connection to the console's database, in autocommit mode, with the schema brought up to date.
 
     WAL lets the task store and the auth store share the file. synchronous=NORMAL: in WAL mode a
     commit then waits for no disk flush (the poller writes progress every few seconds), and the file
     stays consistent whatever happens; only a power cut, not a crash of the console, can lose the last
-    commits, which the poller reads again from the upstream."""
+    commits, which the poller reads again from the upstream. A write waits up to `busy_timeout` seconds
+    for another connection's write (another console on the same file) before it fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=5000")
+        db.execute(f"PRAGMA busy_timeout={round(busy_timeout * 1000)}")
         migrate(db)
     except BaseException:
         db.close()

@@ -12,7 +12,7 @@ from typing import Any
 
 from app.clock import Clock, system_clock
 from app.storage.interfaces import CostLine, CostTotals, ShareKind, TaskFilter, Visibility, visible_to
-from app.storage.migrations import open_database
+from app.storage.migrations import DEFAULT_BUSY_TIMEOUT, open_database
 from app.storage.rows import _conditions, _insert, _to_record, _transaction
 from app.storage.side_tables import SideTables
 from app.tasks import (
@@ -34,11 +34,12 @@ class SqliteTaskStore(SideTables):
         *,
         clock: Clock = system_clock,
         on_write: Callable[[str, Mapping[str, Any]], None] | None = None,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
     ) -> None:
         self._clock = clock
         # Told (task id, fields written) after each write: app.versions keeps the status pages' versions.
         self._on_write = on_write
-        self._db = open_database(path)
+        self._db = open_database(path, busy_timeout)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
 
