@@ -125,7 +125,9 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def pages(browser, request: pytest.FixtureRequest) -> Iterator[BrowserPages]:
+def pages(browser, serve, request: pytest.FixtureRequest) -> Iterator[BrowserPages]:
+    # Asking for `serve` sets it up first, so it is torn down last: the test's servers stop only once
+    # these pages are closed, and a page still polling its task never sees its server go away.
     opened = BrowserPages(browser)
     request.node.browser_pages = opened
     yield opened
