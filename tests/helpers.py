@@ -226,7 +226,7 @@ class FakeClock:
 
 
 # Argon2 at its real cost is a fifth of a second of CPU for each hash and each login, hundreds of
-# them in the suite: consoles in tests hash and check with the least argon2 allows, as they run on a
+# them in the suite: consoles in tests hash and check with one pass over 64 KiB, as they run on a
 # clock they can move (the real parameters have tests of their own in test_passwords.py).
 TEST_PASSWORDS = AccountPasswords(PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
 
